@@ -1,0 +1,210 @@
+"""Model directories: ``model.safetensors`` + ``config.json``, written atomically, loaded strictly.
+
+A model directory carries everything needed to rebuild the model: architecture, preset, model config, STFT
+config, sources, sample rate, package version and the number of training steps done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from tfswa import __version__
+from tfswa.config import STFTConfig, from_dict, to_dict
+from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT = "tfswa-model"
+FORMAT_VERSION = 1
+LEGACY_WEIGHTS = ("model.pt", "model.pth")
+
+
+class CheckpointError(ValueError):
+    """A model directory or weights file that cannot be loaded as asked."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_config_dict(model: SpectrogramCore, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` content describing ``model`` (without the weights checksum)."""
+    model_cfg = to_dict(model.config)
+    stft = model_cfg.pop("stft")
+    sources = model_cfg.pop("sources")
+    sample_rate = stft.pop("sample_rate")
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": model.architecture,
+        "preset": model.preset,
+        "sources": sources,
+        "sample_rate": sample_rate,
+        "stft": stft,
+        "model": model_cfg,
+        "training_steps": int(model.training_steps),
+        "tfswa_version": __version__,
+    }
+    if extra:
+        data["extra"] = extra
+    return data
+
+
+def save_model(model: SpectrogramCore, directory: str | os.PathLike[str], *, half: bool = False,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``directory`` (weights first, then the config that names their checksum).
+
+    ``half`` stores float weights as float16 (loaded back as float32). Returns the directory.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=out)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": FORMAT})
+        os.replace(tmp, out / WEIGHTS)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    config = model_config_dict(model, extra)
+    config["weights_sha256"] = _sha256(out / WEIGHTS)
+    atomic_write_bytes(out / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
+    return out
+
+
+def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parsed ``config.json`` of a model directory (checked for format)."""
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: not a model directory (no {CONFIG})")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: invalid JSON ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} config")
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {data['format_version']} is newer than this tfswa")
+    return data
+
+
+def model_from_config(data: dict[str, Any]) -> SpectrogramCore:
+    """An (untrained) model built from a ``config.json`` dict."""
+    architecture = data.get("architecture")
+    if architecture not in ARCHITECTURES:
+        raise CheckpointError(f"unknown architecture {architecture!r}")
+    _, config_cls = ARCHITECTURES[architecture]
+    try:
+        stft = from_dict(STFTConfig, {**data["stft"], "sample_rate": data["sample_rate"]})
+        config = from_dict(config_cls, {**data["model"], "sources": data["sources"], "stft": stft})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"invalid model config: {exc}") from exc
+    model = build_model(architecture, config)
+    model.preset = data.get("preset")
+    model.training_steps = int(data.get("training_steps", 0))
+    return model
+
+
+def load_state_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file, or of a ``.pt``/``.pth`` file read with ``weights_only=True``.
+
+    A pickle that would construct arbitrary objects or run code is refused.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from exc
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(
+            f"{path}: refused: not a plain tensor checkpoint (only weights_only=True loading is allowed)"
+        ) from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a dict of tensors")
+    return obj
+
+
+def load_weights(model: SpectrogramCore, state: dict[str, torch.Tensor], origin: str = "weights") -> None:
+    """Strictly load ``state`` into ``model`` (float tensors cast to the model's dtype)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{origin} do not match the model: missing {missing[:5]}{'…' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}"
+        )
+    bad = [k for k, v in state.items() if v.shape != own[k].shape]
+    if bad:
+        raise CheckpointError(f"{origin}: shape mismatch for {bad[:5]}")
+    fixed = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(fixed, strict=True)
+
+
+def load_model_dir(directory: str | os.PathLike[str]) -> SpectrogramCore:
+    """Load a model directory written by :func:`save_model`."""
+    directory = Path(directory)
+    data = read_config(directory)
+    model = model_from_config(data)
+    weights = directory / WEIGHTS
+    if weights.is_file():
+        expected = data.get("weights_sha256")
+        if expected and _sha256(weights) != expected:
+            raise CheckpointError(f"{weights}: checksum does not match {CONFIG} (partial or mixed write?)")
+        state = load_state_file(weights)
+    else:
+        legacy = next((directory / n for n in LEGACY_WEIGHTS if (directory / n).is_file()), None)
+        if legacy is None:
+            raise CheckpointError(f"{directory}: no {WEIGHTS}")
+        state = load_state_file(legacy)
+    load_weights(model, state, origin=str(weights))
+    return model.eval()
+
+
+def load_model(name_or_dir: str | os.PathLike[str]) -> SpectrogramCore:
+    """A model from a model directory, or an untrained model of a preset name (``training_steps == 0``)."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return load_model_dir(path)
+    name = str(name_or_dir)
+    if name in PRESETS:
+        return create_model(name).eval()
+    if path.exists():
+        raise CheckpointError(f"{name}: expected a model directory (with {CONFIG} and {WEIGHTS})")
+    raise CheckpointError(f"{name}: no such model directory or preset (presets: {', '.join(PRESETS)})")

@@ -1,0 +1,126 @@
+"""Swin (shifted-window) attention block for time-frequency maps of any size.
+
+Axis legend: B batch, T frames (rows), F bins (columns), C channels, nW windows, N = wh·ww tokens per window,
+h heads, d head width. Maps are channel-last ``(B, T, F, C)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tfswa.layers.seq_attention import Mlp, merge_heads, split_heads
+from tfswa.layers.windows import (
+    pad_to_windows,
+    relative_position_index,
+    window_attention_mask,
+    window_partition,
+    window_reverse,
+)
+
+_MaskPlan = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside windows, with a learned relative position bias.
+
+    Windows whose mask allows every pair (most of them) run with the bias alone; the few windows on a
+    wrap-around seam or holding padding run with bias + mask, so no ``(nW, h, N, N)`` tensor is built.
+    """
+
+    def __init__(self, dim: int, heads: int, window: tuple[int, int]) -> None:
+        super().__init__()
+        self.heads = heads
+        self.window = window
+        n = window[0] * window[1]
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window[0] - 1) * (2 * window[1] - 1), heads)
+        )
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", relative_position_index(window).view(-1),
+                             persistent=False)
+        self._n = n
+
+    def position_bias(self) -> torch.Tensor:
+        """``(h, N, N)`` relative position bias."""
+        bias = self.relative_position_bias_table[self.relative_position_index]  # (N·N, h)
+        return bias.view(self._n, self._n, self.heads).permute(2, 0, 1)
+
+    def forward(self, windows: torch.Tensor, plan: _MaskPlan | None) -> torch.Tensor:
+        """``windows``: (B, nW, N, C). ``plan``: (plain window ids, masked window ids, additive masks (nM, N, N))
+        or None when every window is plain. Returns (B, nW, N, C)."""
+        q, k, v = split_heads(self.qkv(windows), self.heads).chunk(3, dim=-1)  # (B, nW, h, N, d)
+        bias = self.position_bias().to(q.dtype)
+        if plan is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            plain, masked, additive = plan
+            out = torch.empty_like(q)
+            if plain.numel():
+                out[:, plain] = F.scaled_dot_product_attention(q[:, plain], k[:, plain], v[:, plain],
+                                                               attn_mask=bias)
+            mask = bias[None] + additive[:, None].to(q.dtype)  # (nM, h, N, N)
+            out[:, masked] = F.scaled_dot_product_attention(q[:, masked], k[:, masked], v[:, masked],
+                                                            attn_mask=mask)
+        return self.proj(merge_heads(out))
+
+
+class SwinBlock(nn.Module):
+    """Pre-LN Swin block: (S)W-MSA + residual, MLP + residual, on a ``(B, T, F, C)`` map of any size.
+
+    The map is zero-padded to whole windows inside the block and cropped back; padded tokens and tokens
+    beyond ``valid`` never serve as keys for real tokens, and the shifted-window mask is built for the
+    actual padded size (cached per shape, never saved).
+    """
+
+    def __init__(self, dim: int, heads: int, window: tuple[int, int], shift: tuple[int, int],
+                 mlp_ratio: float) -> None:
+        super().__init__()
+        self.window = window
+        self.shift = shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, heads, window)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, mlp_ratio)
+        self._plans: dict[tuple, _MaskPlan | None] = {}
+
+    def _effective_shift(self, padded: tuple[int, int]) -> tuple[int, int]:
+        # A map that fits in one window along an axis gains nothing from shifting along it.
+        return tuple(s if p > w else 0 for s, p, w in zip(self.shift, padded, self.window, strict=True))
+
+    def _plan(self, padded: tuple[int, int], valid: tuple[int, int], shift: tuple[int, int],
+              device: torch.device) -> _MaskPlan | None:
+        key = (padded, valid, shift, str(device))
+        if key not in self._plans:
+            allowed = window_attention_mask(padded, valid, self.window, shift)  # (nW, N, N)
+            special = ~allowed.flatten(1).all(dim=1)
+            if not special.any():
+                self._plans[key] = None
+            else:
+                additive = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+                self._plans[key] = (
+                    torch.nonzero(~special).flatten().to(device),
+                    torch.nonzero(special).flatten().to(device),
+                    additive[special].to(device),
+                )
+        return self._plans[key]
+
+    def forward(self, x: torch.Tensor, valid: tuple[int, int] | None = None) -> torch.Tensor:
+        """``x``: (B, T, F, C); ``valid`` = (frames, bins) holding real data (default: all). → (B, T, F, C)."""
+        t, f = x.shape[1], x.shape[2]
+        valid = (min(valid[0], t), min(valid[1], f)) if valid is not None else (t, f)
+        y = pad_to_windows(self.norm1(x), self.window)  # (B, Tp, Fp, C)
+        padded = (y.shape[1], y.shape[2])
+        shift = self._effective_shift(padded)
+        if any(shift):
+            y = torch.roll(y, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        windows = window_partition(y, self.window)  # (B, nW, N, C)
+        windows = self.attn(windows, self._plan(padded, valid, shift, x.device))
+        y = window_reverse(windows, self.window, padded)
+        if any(shift):
+            y = torch.roll(y, shifts=shift, dims=(1, 2))
+        x = x + y[:, :t, :f]
+        return x + self.mlp(self.norm2(x))

@@ -1,0 +1,58 @@
+"""Common interface of the spectrogram cores.
+
+Axis legend: B batch, S sources (stems), C audio channels, T frames, F frequency bins.
+A core maps a mixture magnitude spectrogram ``(B, C, T, F)`` to ``(B, S, C, T, F)``: masks
+(``output_kind == "mask"``) or source magnitudes (``output_kind == "magnitude"``). No STFT happens inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from tfswa.config import ModelConfig, STFTConfig
+
+OutputKind = Literal["mask", "magnitude"]
+
+
+class SpectrogramCore(nn.Module):
+    """Base class: holds the config and the metadata that travel with the weights."""
+
+    architecture: str = ""
+    output_kind: OutputKind = "mask"
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.preset: str | None = None
+        self.training_steps: int = 0
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.config.sources
+
+    @property
+    def stft(self) -> STFTConfig:
+        return self.config.stft
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.stft.sample_rate
+
+    def stages(self) -> dict[str, nn.Module]:
+        """Named top-level stages in forward order, for per-stage parameter counts."""
+        raise NotImplementedError
+
+    def _run(self, fn: Callable[..., torch.Tensor], *args: object) -> torch.Tensor:
+        """Call ``fn``, through activation checkpointing when enabled and training."""
+        if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)

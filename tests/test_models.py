@@ -1,0 +1,140 @@
+import pytest
+import torch
+
+from tfswa.analysis import count_flops, count_parameters
+from tfswa.config import from_dict, to_dict
+from tfswa.models import PRESETS, TFSWAResUNet, TFSWAUNet, create_model
+
+TINY = ["tfswa-unet-tiny", "tfswa-resunet-tiny"]
+
+
+def _input(model, frames, batch=1):
+    return torch.rand(batch, 2, frames, model.stft.n_bins)
+
+
+@pytest.mark.parametrize("preset", TINY)
+@pytest.mark.parametrize("frames", [37, 301, 517])
+def test_any_frame_count_gives_input_shape(preset, frames):
+    model = create_model(preset).eval()
+    x = _input(model, frames)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (1, len(model.sources), 2, frames, model.stft.n_bins)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_every_parameter_gets_a_gradient(preset):
+    model = create_model(preset).train()
+    y = model(_input(model, 40, batch=2))
+    (y * torch.randn_like(y)).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_no_nan_fp32_and_bf16_autocast(preset):
+    model = create_model(preset).eval()
+    x = 10 * _input(model, 50)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x)
+    assert torch.isfinite(ref).all() and torch.isfinite(low).all()
+    # bf16 keeps the output close to fp32 (relative to its scale)
+    assert (low.float() - ref).abs().mean() < 0.05 * ref.abs().mean() + 1e-3
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_gradient_checkpointing_gives_the_same_gradients(preset):
+    torch.manual_seed(1)
+    plain = create_model(preset).train()
+    ckpt = create_model(preset, gradient_checkpointing=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    x = _input(plain, 33)
+    grads = []
+    for model in (plain, ckpt):
+        model.zero_grad()
+        model(x).square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_stereo_channels_are_kept_apart():
+    model = create_model("tfswa-unet-tiny").eval()
+    x = _input(model, 20)
+    x[:, 1] = 0  # silent right channel
+    with torch.no_grad():
+        y = create_model("tfswa-resunet-tiny").eval()(x)
+    assert y[:, :, 0].abs().sum() > 0
+    # the magnitude model cannot invent a different per-channel answer from a mono downmix:
+    # left and right differ when the inputs differ
+    assert not torch.allclose(y[:, :, 0], y[:, :, 1])
+
+
+def test_unet_masks_are_bounded_and_can_silence_a_bin():
+    model = create_model("tfswa-unet-tiny").eval()
+    x = _input(model, 24)
+    with torch.no_grad():
+        masks = model(x)
+        assert masks.min() >= 0 and masks.max() <= 1
+        model.head.bias.fill_(-30.0)
+        model.head.weight.zero_()
+        assert model(x).max() < 1e-9  # a single sigmoid: the mask reaches zero
+        model.head.bias.fill_(30.0)
+        assert model(x).min() > 1 - 1e-6
+
+
+def test_unet_softmax_masks_sum_to_one():
+    model = create_model("tfswa-unet-tiny", mask_activation="softmax").eval()
+    with torch.no_grad():
+        masks = model(_input(model, 24))
+    torch.testing.assert_close(masks.sum(dim=1), torch.ones_like(masks[:, 0]))
+
+
+def test_resunet_outputs_nonnegative_magnitudes_and_zero_top_bins():
+    model = create_model("tfswa-resunet-tiny").eval()
+    with torch.no_grad():
+        y = model(_input(model, 24))
+    assert y.min() >= 0
+    assert y[..., model.config.n_bins_kept:].abs().sum() == 0
+
+
+def test_resunet_rejects_wrong_bins():
+    model = create_model("tfswa-resunet-tiny")
+    with pytest.raises(ValueError, match="expected"):
+        model(torch.rand(1, 2, 10, 100))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_config_round_trip(preset):
+    model = create_model(preset) if "tiny" in preset else None
+    config = model.config if model else PRESETS[preset].make_config(PRESETS[preset].default_sources)
+    assert from_dict(type(config), to_dict(config)) == config
+
+
+def test_paper_sizes_match_published_parameter_counts():
+    with torch.device("meta"):
+        unet = create_model("tfswa-unet")
+        resunet = create_model("tfswa-resunet")
+    assert isinstance(unet, TFSWAUNet) and isinstance(resunet, TFSWAResUNet)
+    assert abs(count_parameters(unet) / 15.404834e6 - 1) < 0.15
+    assert abs(count_parameters(resunet) / 44.3e6 - 1) < 0.10
+
+
+def test_tiny_presets_are_tiny():
+    for preset in TINY:
+        assert count_parameters(create_model(preset)) < 300_000
+
+
+def test_flop_count_includes_attention_and_meta_equals_real_run():
+    model = create_model("tfswa-unet-tiny")
+    meta = count_flops(model, 40)
+    real = count_flops(model, 40, device="cpu")
+    assert meta == real
+    # a model without its attention would count far fewer FLOPs: attention is a large share here
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as plain:
+        model.eval()(_input(model, 40))
+    assert real > plain.get_total_flops() * 1.2
