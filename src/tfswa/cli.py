@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from tfswa import __version__
 
@@ -58,6 +61,87 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Audio files named or found (recursively) in folders, and one error line per unusable input."""
+    from tfswa.audio import is_audio_file
+
+    files: list[Path] = []
+    errors: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
+            if not found:
+                errors.append(f"{path}: folder holds no audio files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return files, errors
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from tfswa.checkpoint import load_model
+    from tfswa.pretrained import default_model_path
+    from tfswa.separator import Separator, model_name
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but no CUDA device is available")
+    model_ref = args.model or default_model_path()
+    if model_ref is None:
+        raise UserError("no bundled model is installed: pass -m MODEL_DIR")
+    model = load_model(model_ref)
+    separator = Separator(
+        model, segment=args.segment, overlap=args.overlap, shifts=args.shifts, wiener_iters=args.wiener_iters,
+        device=args.device, batch_size=args.batch_size, precision=args.precision,
+        stems=args.stems, two_stems=args.two_stems, allow_untrained=args.allow_untrained,
+    )
+    files, errors = _collect_inputs(args.inputs)
+    for line in errors:
+        print(f"tfswa separate: error: {line}", file=sys.stderr)
+    out_root = Path(args.out) / model_name(model, model_ref)
+    ok = 0
+    started = time.perf_counter()
+    for path in files:
+        bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr)
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            written = separator.separate_file(path, out_root, fmt=args.format, bits=args.bits, clip=args.clip_mode,
+                                              filename=args.filename, progress=progress)
+        except (ValueError, OSError, RuntimeError) as exc:
+            bar.close()
+            errors.append(str(exc))
+            print(f"tfswa separate: error: {_one_line(exc)}", file=sys.stderr)
+            continue
+        bar.close()
+        ok += 1
+        if not args.quiet:
+            folder = Path(next(iter(written.values()))).parent
+            print(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    print(f"separated {ok} of {ok + len(errors)} input(s) in {seconds:.1f} s"
+          f"{'' if not errors else f'; {len(errors)} failed'} -> {out_root}", file=sys.stderr)
+    return 0 if not errors else 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"tfswa: warning: {message}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfswa", description="Music source separation with TFSWA-UNet models.")
     parser.add_argument("--version", action="version", version=f"tfswa {__version__}")
@@ -74,6 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("outdir")
     p.add_argument("--sources", type=_sources, default=None, help="comma-separated stems (default: preset's)")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("separate", help="split songs into stems")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
+    p.add_argument("-o", "--out", default="separated", help="output root (default: separated)")
+    p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
+    p.add_argument("--stems", type=_sources, default=None, help="write only these stems (comma-separated)")
+    p.add_argument("--two-stems", default=None, metavar="STEM", help="write STEM and no_STEM (sum of the others)")
+    p.add_argument("--format", choices=["wav", "flac", "mp3"], default="wav")
+    p.add_argument("--bits", choices=["16", "24", "32f"], default="16", help="sample format for wav/flac")
+    p.add_argument("--clip-mode", choices=["rescale", "clamp", "none"], default="rescale",
+                   help="avoid clipping by scaling all stems down (rescale), clipping (clamp) or nothing")
+    p.add_argument("--segment", type=float, default=None, help="chunk length in seconds (default: the model's)")
+    p.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction (default 0.25)")
+    p.add_argument("--shifts", type=int, default=0, help="average N randomly shifted chunk grids")
+    p.add_argument("--wiener-iters", type=int, default=0, help="multichannel Wiener EM iterations (0 = off)")
+    p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--filename", default="{track}/{stem}.{ext}", help="output name template under OUT/<model>")
+    p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_separate)
     return parser
 
 
@@ -82,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tfswa.checkpoint import CheckpointError
 
+    warnings.showwarning = _warning_line
     try:
         return int(args.func(args) or 0)
     except (UserError, CheckpointError, FileNotFoundError, ValueError) as exc:

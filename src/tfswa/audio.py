@@ -1,0 +1,246 @@
+"""Audio file input/output: block-wise reading, channel handling, resampling and atomic writing.
+
+Arrays here are NumPy ``(L, C)`` (samples, channels), as soundfile uses them, unless a docstring says
+otherwise. Nothing reads a whole file into memory except :func:`load_audio`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
+FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
+AUDIO_EXTENSIONS = SNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
+OUTPUT_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3"}
+BITS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+ClipMode = Literal["rescale", "clamp", "none"]
+
+
+class AudioError(ValueError):
+    """An input or output audio problem, reported to the user as one line."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _ffmpeg_decode(path: Path, workdir: Path) -> Path:
+    """Decode a container soundfile cannot read into a float WAV in ``workdir`` with ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(f"{path}: reading {path.suffix} files needs ffmpeg, which is not installed "
+                         "(apt-get install ffmpeg)")
+    out = workdir / "decoded.wav"
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-c:a", "pcm_f32le",
+                           str(out)], capture_output=True, text=True)
+    if proc.returncode != 0 or not out.exists():
+        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise AudioError(f"{path}: ffmpeg could not decode it ({detail})")
+    return out
+
+
+class AudioReader(contextlib.AbstractContextManager):
+    """Open an audio file for block-wise reading (soundfile, or ffmpeg for m4a/aac/mp4)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise AudioError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise AudioError(f"{self.path}: is a folder, not an audio file")
+        if self.path.stat().st_size == 0:
+            raise AudioError(f"{self.path}: empty file")
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        source = self.path
+        if self.path.suffix.lower() in FFMPEG_EXTENSIONS:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tfswa-decode-")
+            source = _ffmpeg_decode(self.path, Path(self._tmp.name))
+        try:
+            self._file = sf.SoundFile(str(source))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            self.close()
+            raise AudioError(f"{self.path}: not a readable audio file ({_first_line(exc)})") from exc
+        self.info = AudioInfo(self.path, int(self._file.samplerate), int(self._file.channels), int(self._file.frames))
+        if self.info.frames <= 0:
+            self.close()
+            raise AudioError(f"{self.path}: contains no audio samples")
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """Successive float32 blocks ``(n, C)``; fails on NaN/Inf samples."""
+        self._file.seek(0)
+        while True:
+            try:
+                block = self._file.read(size, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"{self.path}: read error ({_first_line(exc)})") from exc
+            if block.shape[0] == 0:
+                return
+            if not np.isfinite(block).all():
+                raise AudioError(f"{self.path}: contains NaN or infinite samples")
+            yield block
+
+    def close(self) -> None:
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def to_stereo(block: np.ndarray, path: Path | None = None) -> np.ndarray:
+    """``(n, C)`` → ``(n, 2)``: mono duplicated; 5.1 (6 channels) and other layouts downmixed."""
+    channels = block.shape[1]
+    if channels == 2:
+        return block
+    if channels == 1:
+        return np.repeat(block, 2, axis=1)
+    if channels == 6:  # L R C LFE Ls Rs (ITU-R BS.775 downmix without LFE)
+        k = np.float32(np.sqrt(0.5))
+        left = block[:, 0] + k * block[:, 2] + k * block[:, 4]
+        right = block[:, 1] + k * block[:, 2] + k * block[:, 5]
+        return np.stack([left, right], axis=1) / np.float32(1 + 2 * k)
+    left = block[:, 0::2].mean(axis=1)
+    right = block[:, 1::2].mean(axis=1)
+    return np.stack([left, right], axis=1)
+
+
+def downmix_warning(info: AudioInfo) -> str | None:
+    if info.channels > 2:
+        return f"{info.path}: {info.channels} channels downmixed to stereo; stems are written in stereo"
+    return None
+
+
+def output_channels(info: AudioInfo) -> int:
+    """Channel count written for an input: mono stays mono, stereo and more become stereo."""
+    return 1 if info.channels == 1 else 2
+
+
+class Resampler:
+    """Streaming resampler (soxr) for ``(n, C)`` float32 blocks; identity when the rates match."""
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+        self.identity = rate_in == rate_out
+        if not self.identity:
+            self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality="HQ")
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        if self.identity:
+            return block
+        return self._stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32), last=last)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample a whole ``(n, C)`` array."""
+    if rate_in == rate_out:
+        return x
+    return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32)
+
+
+def load_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Whole file as float32 ``(n, C)`` plus its sample rate (for small files and tests)."""
+    with AudioReader(path) as reader:
+        blocks = list(reader.blocks(1 << 18))
+        return np.concatenate(blocks, axis=0), reader.info.sample_rate
+
+
+class StemWriter:
+    """Collects one stem as float32 blocks in a temporary file, then writes the final file atomically.
+
+    The final format is written only by :meth:`commit` (temp name, then rename), after the peak is known,
+    so that ``rescale`` can use it. :meth:`discard` removes everything.
+    """
+
+    def __init__(self, target: Path, sample_rate: int, channels: int) -> None:
+        self.target = target
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.peak = 0.0
+        self.frames = 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".raw.wav", dir=target.parent)
+        os.close(fd)
+        self._raw_path = Path(name)
+        self._raw = sf.SoundFile(name, "w", samplerate=sample_rate, channels=channels, format="WAV",
+                                 subtype="FLOAT")
+
+    def write(self, block: np.ndarray) -> None:
+        if block.size:
+            self.peak = max(self.peak, float(np.abs(block).max()))
+            self._raw.write(block)
+            self.frames += block.shape[0]
+
+    def commit(self, fmt: str, bits: str, scale: float, clip: ClipMode) -> Path:
+        """Write ``target`` in ``fmt`` (wav|flac|mp3) with ``bits`` (16|24|32f), samples × ``scale``."""
+        self._raw.close()
+        subtype = _subtype(fmt, bits)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".{fmt}", dir=self.target.parent)
+        os.close(fd)
+        try:
+            with sf.SoundFile(str(self._raw_path)) as src, sf.SoundFile(
+                tmp, "w", samplerate=self.sample_rate, channels=self.channels, format=OUTPUT_FORMATS[fmt],
+                subtype=subtype,
+            ) as dst:
+                for block in src.blocks(1 << 16, dtype="float32", always_2d=True):
+                    block = block * np.float32(scale)
+                    if clip != "none" or subtype != "FLOAT":
+                        block = np.clip(block, -1.0, 1.0)
+                    dst.write(block)
+            os.replace(tmp, self.target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            self._raw_path.unlink(missing_ok=True)
+        return self.target
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        self._raw_path.unlink(missing_ok=True)
+
+
+def _subtype(fmt: str, bits: str) -> str:
+    if fmt == "mp3":
+        return "MPEG_LAYER_III"
+    if fmt == "flac" and bits == "32f":
+        warnings.warn("FLAC has no float samples: writing 24-bit", stacklevel=3)
+        return "PCM_24"
+    return BITS[bits]
+
+
+def clip_scale(peak: float, clip: ClipMode) -> float:
+    """Gain applied to all stems of a track: ``rescale`` brings the loudest sample just under full scale."""
+    if clip == "rescale" and peak > 0.999:
+        return 0.999 / peak
+    return 1.0

@@ -1,0 +1,292 @@
+"""``Separator``: waveform in, stems out — the one facade behind the CLI, the Python API and the server.
+
+Axis legend: S sources, C channels (always 2 inside), L samples, B chunks, F bins, T frames.
+Pipeline per chunk: STFT → magnitude → spectrogram core → masks × mixture (mask models) or magnitudes with
+the mixture phase (magnitude models) → optional multichannel Wiener EM → iSTFT. Chunks are cut, batched and
+crossfaded by :mod:`tfswa.overlap_add`, which keeps memory bounded for any length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from tfswa.audio import (
+    AudioError,
+    AudioReader,
+    ClipMode,
+    Resampler,
+    StemWriter,
+    clip_scale,
+    downmix_warning,
+    output_channels,
+    resample,
+    to_stereo,
+)
+from tfswa.dsp import istft, stft, wiener
+from tfswa.models import SpectrogramCore
+from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
+
+Precision = Literal["fp32", "bf16"]
+READ_BLOCK = 1 << 16
+
+
+class UntrainedModelError(ValueError):
+    """Separating with a model that was never trained (it would write meaningless stems)."""
+
+
+def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = None) -> str:
+    """Name used for the output folder: the model directory's name, else the preset."""
+    if path is not None and Path(path).is_dir():
+        return Path(path).resolve().name
+    return model.preset or model.architecture
+
+
+class Separator:
+    """Separate stereo music into the model's stems.
+
+    ``segment`` (seconds, default: the model's training segment) and ``overlap`` (fraction) set the chunking;
+    ``shifts`` > 1 averages that many chunk grids shifted by random offsets (seeded); ``wiener_iters`` > 0
+    refines the stems with multichannel Wiener EM; ``stems`` keeps a subset; ``two_stems=STEM`` returns STEM
+    and ``no_STEM`` (the sum of the others).
+    """
+
+    def __init__(
+        self,
+        model: SpectrogramCore,
+        *,
+        segment: float | None = None,
+        overlap: float = 0.25,
+        shifts: int = 0,
+        wiener_iters: int = 0,
+        device: str | torch.device = "cpu",
+        batch_size: int = 4,
+        precision: Precision = "fp32",
+        stems: Iterable[str] | None = None,
+        two_stems: str | None = None,
+        allow_untrained: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if model.training_steps <= 0 and not allow_untrained:
+            raise UntrainedModelError(
+                "this model was never trained (0 training steps); its stems would be noise "
+                "(pass allow_untrained / --allow-untrained to run it anyway)"
+            )
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        if shifts < 0 or wiener_iters < 0 or batch_size < 1:
+            raise ValueError("shifts and wiener_iters must be >= 0, batch_size >= 1")
+        cfg = model.stft
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.sample_rate = cfg.sample_rate
+        default = (model.config.segment_frames - 1) * cfg.hop_length
+        self.segment = default if segment is None else round(segment * cfg.sample_rate)
+        if self.segment < cfg.n_fft:
+            raise ValueError(f"segment must be at least {cfg.n_fft / cfg.sample_rate:.3f} s")
+        self.stride = max(1, round(self.segment * (1 - overlap)))
+        self.overlap = overlap
+        self.window = crossfade_window(self.segment, overlap)
+        self.shifts = shifts
+        self.wiener_iters = wiener_iters
+        self.batch_size = batch_size
+        self.precision = precision
+        self.seed = seed
+        self.stems, self._selector = _stem_selector(model.sources, stems, two_stems)
+
+    # -- core -------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def process_chunks(self, chunks: torch.Tensor) -> torch.Tensor:
+        """``(B, 2, L)`` mixture chunks → ``(B, S, 2, L)`` source chunks for all model sources."""
+        cfg = self.model.stft
+        chunks = chunks.to(self.device)
+        spec = stft(chunks, cfg)  # (B, C, F, T) complex
+        mag = spec.abs().transpose(-1, -2)  # (B, C, T, F)
+        ctx = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.precision == "bf16"
+               else contextlib.nullcontext())
+        with ctx:
+            out = self.model(mag)
+        out = out.float().transpose(-1, -2)  # (B, S, C, F, T)
+        est = out * spec[:, None] if self.model.output_kind == "mask" else torch.polar(out, spec.angle()[:, None])
+        est = wiener(est, spec, self.wiener_iters)
+        return istft(est, cfg, chunks.shape[-1]).cpu()
+
+    def _starts(self, total: int) -> list[int]:
+        offsets = [0]
+        if self.shifts > 1:
+            rng = random.Random(self.seed)
+            offsets += [rng.randrange(1, self.stride) for _ in range(self.shifts - 1)] if self.stride > 1 else []
+        return chunk_starts(total, self.segment, self.stride, offsets)
+
+    def separate_stream(self, blocks: Iterable[torch.Tensor], total: int,
+                        on_chunks: Callable[[int], None] | None = None) -> Iterator[torch.Tensor]:
+        """Stereo blocks ``(2, n)`` at the model rate, ``total`` samples in all → blocks ``(K, 2, m)``
+        of the selected stems (see :attr:`stems`)."""
+
+        def process(chunks: torch.Tensor) -> torch.Tensor:
+            out = self.process_chunks(chunks)
+            if on_chunks is not None:
+                on_chunks(chunks.shape[0])
+            return out
+
+        starts = self._starts(total)
+        for block in overlap_add(blocks, total, self.segment, starts, self.window, process, self.batch_size):
+            yield self._selector(block)
+
+    def num_chunks(self, total: int) -> int:
+        return len(self._starts(total))
+
+    # -- in memory --------------------------------------------------------------------------------
+
+    def separate(self, waveform: torch.Tensor | np.ndarray, sample_rate: int) -> dict[str, torch.Tensor]:
+        """``(C, L)`` or ``(L,)`` waveform at ``sample_rate`` → ``{stem: (C, L)}`` at the same rate and shape.
+
+        Mono input is processed as stereo and returned mono; more than two channels are downmixed to stereo.
+        The input is never modified.
+        """
+        data = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
+        mono_1d = data.ndim == 1
+        x = np.array(data.reshape(1, -1) if mono_1d else data, dtype=np.float32).T  # (L, C) copy
+        if x.shape[0] == 0:
+            raise AudioError("zero-length waveform")
+        if not np.isfinite(x).all():
+            raise AudioError("waveform contains NaN or infinite samples")
+        length, channels = x.shape
+        stereo = resample(to_stereo(x), sample_rate, self.sample_rate)  # (L', 2)
+        block = torch.from_numpy(np.ascontiguousarray(stereo.T))
+        out = torch.cat(list(self.separate_stream([block], block.shape[1])), dim=-1)  # (K, 2, L')
+        result = {}
+        for name, stem in zip(self.stems, out, strict=True):
+            y = _fit(resample(stem.numpy().T, self.sample_rate, sample_rate), length)  # (L, 2)
+            if channels == 1:
+                y = y.mean(axis=1, keepdims=True)
+            y = torch.from_numpy(np.ascontiguousarray(y.T))
+            result[name] = y[0] if mono_1d else y
+        return result
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def separate_file(
+        self,
+        path: str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        *,
+        fmt: str = "wav",
+        bits: str = "16",
+        clip: ClipMode = "rescale",
+        filename: str = "{track}/{stem}.{ext}",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Path]:
+        """Separate an audio file into ``out_dir/<filename>`` files, streaming: memory does not grow with
+        the file's length. Files appear only when complete. ``progress(done, total)`` counts chunks."""
+        path = Path(path)
+        with AudioReader(path) as reader:
+            info = reader.info
+            if (msg := downmix_warning(info)) is not None:
+                warnings.warn(msg, stacklevel=2)
+            out_ch = output_channels(info)
+            total = _resampled_length(info.frames, info.sample_rate, self.sample_rate)
+            targets = {
+                stem: Path(out_dir) / filename.format(track=path.stem, stem=stem, ext=fmt) for stem in self.stems
+            }
+            writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}
+            try:
+                n_chunks = self.num_chunks(total)
+                done = 0
+
+                def tick(n: int) -> None:
+                    nonlocal done
+                    done += n
+                    if progress is not None:
+                        progress(done, n_chunks)
+
+                to_model = Resampler(info.sample_rate, self.sample_rate, 2)
+                blocks = _fit_stream(_stereo_blocks(reader, to_model), total)
+                k = len(self.stems)
+                back = Resampler(self.sample_rate, info.sample_rate, 2 * k)
+                out = (b.permute(2, 0, 1).reshape(b.shape[-1], 2 * k).numpy() for b in
+                       self.separate_stream(blocks, total, tick))  # (m, K·2)
+                for block in _fit_stream_np(_resampled(out, back), info.frames):
+                    for i, stem in enumerate(self.stems):
+                        y = block[:, 2 * i:2 * i + 2]
+                        writers[stem].write(y.mean(axis=1, keepdims=True) if out_ch == 1 else y)
+                scale = clip_scale(max(w.peak for w in writers.values()), clip)
+                return {stem: writers[stem].commit(fmt, bits, scale, clip) for stem in self.stems}
+            except BaseException:
+                for w in writers.values():
+                    w.discard()
+                raise
+
+
+def _stem_selector(sources: tuple[str, ...], stems: Iterable[str] | None, two_stems: str | None):
+    """Output stem names and a function mapping ``(S, C, m)`` model outputs to ``(K, C, m)``."""
+    if two_stems is not None:
+        if two_stems not in sources:
+            raise ValueError(f"--two-stems {two_stems!r} is not one of the model's stems ({', '.join(sources)})")
+        i = sources.index(two_stems)
+        others = [j for j in range(len(sources)) if j != i]
+
+        def pick_two(x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([x[i], x[others].sum(dim=0)])
+
+        return (two_stems, f"no_{two_stems}"), pick_two
+    names = tuple(stems) if stems else sources
+    unknown = [s for s in names if s not in sources]
+    if unknown:
+        raise ValueError(f"unknown stem(s) {', '.join(unknown)}; the model gives {', '.join(sources)}")
+    index = [sources.index(s) for s in names]
+    return names, (lambda x: x) if index == list(range(len(sources))) else (lambda x: x[index])
+
+
+def _resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
+    return frames if rate_in == rate_out else max(1, round(frames * rate_out / rate_in))
+
+
+def _stereo_blocks(reader: AudioReader, resampler: Resampler) -> Iterator[np.ndarray]:
+    for block in reader.blocks(READ_BLOCK):
+        yield resampler(to_stereo(block))
+    yield resampler(np.zeros((0, 2), np.float32), last=True)
+
+
+def _resampled(blocks: Iterator[np.ndarray], resampler: Resampler) -> Iterator[np.ndarray]:
+    width = None
+    for block in blocks:
+        width = block.shape[1]
+        yield resampler(block)
+    if width is not None:
+        yield resampler(np.zeros((0, width), np.float32), last=True)
+
+
+def _fit_stream_np(blocks: Iterable[np.ndarray], total: int) -> Iterator[np.ndarray]:
+    """Trim or zero-pad a stream of ``(n, C)`` blocks to exactly ``total`` samples."""
+    sent = 0
+    width = None
+    for block in blocks:
+        width = block.shape[1]
+        block = block[: max(0, total - sent)]
+        if block.shape[0]:
+            sent += block.shape[0]
+            yield block
+    if sent < total and width is not None:
+        yield np.zeros((total - sent, width), np.float32)
+
+
+def _fit_stream(blocks: Iterable[np.ndarray], total: int) -> Iterator[torch.Tensor]:
+    """Same as :func:`_fit_stream_np`, as ``(C, n)`` tensors for the overlap-add."""
+    for block in _fit_stream_np(blocks, total):
+        yield torch.from_numpy(np.ascontiguousarray(block.T))
+
+
+def _fit(x: np.ndarray, length: int) -> np.ndarray:
+    if x.shape[0] >= length:
+        return x[:length]
+    return np.concatenate([x, np.zeros((length - x.shape[0], x.shape[1]), x.dtype)])

@@ -1,0 +1,26 @@
+"""Small models and signals shared by the tests."""
+
+from __future__ import annotations
+
+import torch
+
+from tfswa.config import STFTConfig, TFSWAUNetConfig
+from tfswa.models.base import SpectrogramCore
+
+
+class FixedMaskModel(SpectrogramCore):
+    """A 'model' returning the given per-source mask everywhere: a per-bin operation with a known answer."""
+
+    architecture = "tfswa-unet"
+    output_kind = "mask"
+
+    def __init__(self, masks: list[float], n_fft: int = 512, hop: int = 128, segment_frames: int = 64) -> None:
+        sources = tuple(f"s{i}" for i in range(len(masks)))
+        super().__init__(TFSWAUNetConfig(sources=sources, segment_frames=segment_frames,
+                                         stft=STFTConfig(n_fft=n_fft, hop_length=hop)))
+        self.register_buffer("masks", torch.tensor(masks))
+        self.training_steps = 1
+
+    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        b, c, t, f = mag.shape
+        return self.masks.view(1, -1, 1, 1, 1).expand(b, -1, c, t, f)
