@@ -116,7 +116,12 @@ class Separator:
         with ctx:
             out = self.model(mag)
         out = out.float().transpose(-1, -2)  # (B, S, C, F, T)
-        est = out * spec[:, None] if self.model.output_kind == "mask" else torch.polar(out, spec.angle()[:, None])
+        if self.model.output_kind == "mask":
+            est = out * spec[:, None]
+        else:  # magnitudes with the mixture's phase; a bin with no mixture energy has no phase and stays 0
+            mag_x = spec.abs()
+            phase = torch.where(mag_x > 0, spec / mag_x.clamp_min(torch.finfo(mag_x.dtype).tiny), 0)
+            est = out * phase[:, None]
         est = wiener(est, spec, self.wiener_iters)
         return istft(est, cfg, chunks.shape[-1]).cpu()
 

@@ -1,0 +1,167 @@
+import shutil
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tfswa.checkpoint import save_model
+from tfswa.cli import main
+from tfswa.models import create_model
+
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    model = create_model("tfswa-resunet-tiny", sources=STEMS)
+    model.training_steps = 1  # marked trained: these tests exercise I/O, not quality
+    return save_model(model, tmp_path_factory.mktemp("models") / "tiny")
+
+
+def _tone(seconds, sr, channels=2):
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.stack([0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)], axis=1)
+    return x.astype(np.float32)
+
+
+def _separate(model_dir, out, *inputs, extra=()):
+    return main(["separate", *map(str, inputs), "-m", str(model_dir), "-o", str(out), "-q", *extra])
+
+
+def _outputs(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
+def test_separates_wav_and_mono_flac_with_input_lengths_and_channels(tmp_path, model_dir):
+    sf.write(tmp_path / "song.wav", _tone(2.0, 44100), 44100)
+    sf.write(tmp_path / "mono.flac", _tone(1.3, 22050, channels=1), 22050, subtype="PCM_24")
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "song.wav", tmp_path / "mono.flac") == 0
+    for track, (frames, sr, ch) in {"song": (88200, 44100, 2), "mono": (28665, 22050, 1)}.items():
+        for stem in STEMS:
+            info = sf.info(tmp_path / "out" / "tiny" / track / f"{stem}.wav")
+            assert (info.frames, info.samplerate, info.channels, info.subtype) == (frames, sr, ch, "PCM_16")
+    assert not [p for p in _outputs(tmp_path / "out") if "/." in p or p.startswith(".")]
+
+
+def test_folder_input_formats_and_two_stems(tmp_path, model_dir):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    sf.write(tmp_path / "in" / "sub" / "a.wav", _tone(1.0, 44100), 44100)
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "in", extra=["--two-stems", "vocals", "--format", "flac",
+                                                               "--bits", "24"]) == 0
+    assert _outputs(out) == ["tiny/a/no_vocals.flac", "tiny/a/vocals.flac"]
+    assert sf.info(out / "tiny/a/vocals.flac").subtype == "PCM_24"
+    assert _separate(model_dir, out, tmp_path / "in/sub/a.wav", extra=["--format", "mp3", "--stems", "bass",
+                                                                       "--filename", "{stem}-{track}.{ext}"]) == 0
+    assert sf.info(out / "tiny" / "bass-a.mp3").frames > 0
+
+
+def test_float_output_and_clip_modes(tmp_path, model_dir):
+    sf.write(tmp_path / "loud.wav", 3 * _tone(1.0, 44100), 44100, subtype="FLOAT")
+    for mode in ("rescale", "clamp", "none"):
+        out = tmp_path / mode
+        assert _separate(model_dir, out, tmp_path / "loud.wav", extra=["--bits", "32f", "--clip-mode", mode]) == 0
+        peak = max(np.abs(sf.read(out / "tiny/loud" / f"{s}.wav")[0]).max() for s in STEMS)
+        if mode == "none":
+            assert peak > 0  # untouched (an untrained-ish model may or may not exceed 1)
+        else:
+            assert peak <= 1.0
+
+
+def _write_bad_inputs(d):
+    bad = {}
+    bad["empty.wav"] = d / "empty.wav"
+    bad["empty.wav"].write_bytes(b"")
+    with wave.open(str(d / "zero.wav"), "wb") as w:  # a valid header and no samples
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+    bad["zero.wav"] = d / "zero.wav"
+    sf.write(d / "corrupt.wav", _tone(0.5, 44100), 44100)
+    data = bytearray((d / "corrupt.wav").read_bytes())
+    data[8:16] = b"XXXXXXXX"  # WAVEfmt  magic destroyed
+    (d / "corrupt.wav").write_bytes(bytes(data))
+    bad["corrupt.wav"] = d / "corrupt.wav"
+    (d / "text.wav").write_text("hello, I am not a wave file\n" * 20)
+    bad["text.wav"] = d / "text.wav"
+    nan = _tone(1.5, 44100)
+    nan[50000, 0] = np.nan
+    sf.write(d / "nan.wav", nan, 44100, subtype="FLOAT")
+    bad["nan.wav"] = d / "nan.wav"
+    inf = _tone(0.5, 44100)
+    inf[100, 1] = np.inf
+    sf.write(d / "inf.wav", inf, 44100, subtype="FLOAT")
+    bad["inf.wav"] = d / "inf.wav"
+    (d / "emptydir").mkdir()
+    bad["emptydir"] = d / "emptydir"
+    bad["missing.wav"] = d / "missing.wav"
+    return bad
+
+
+def test_each_bad_input_gives_one_line_and_no_output(tmp_path, model_dir):
+    bad = _write_bad_inputs(tmp_path)
+    for name, path in bad.items():
+        out = tmp_path / f"out-{name}"
+        proc = subprocess.run([sys.executable, "-m", "tfswa", "separate", str(path), "-m", str(model_dir), "-o",
+                               str(out), "-q"], capture_output=True, text=True)
+        assert proc.returncode == 1, name
+        assert "Traceback" not in proc.stderr, name
+        errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and str(path) in errors[0], (name, proc.stderr)
+        assert _outputs(out) == [] if out.exists() else True, name
+
+
+def test_bad_inputs_do_not_stop_the_good_ones(tmp_path, model_dir, capsys):
+    bad = _write_bad_inputs(tmp_path)
+    sf.write(tmp_path / "good.wav", _tone(1.0, 44100), 44100)
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, bad["nan.wav"], tmp_path / "good.wav", bad["missing.wav"]) == 1
+    assert _outputs(out) == [f"tiny/good/{s}.wav" for s in sorted(STEMS)]
+    assert "separated 1 of 3 input(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sr", "channels", "subtype"), [(8000, 2, "PCM_16"), (192000, 2, "PCM_24"),
+                                                         (44100, 6, "PCM_24")])
+def test_unusual_rates_channels_and_depths_work(tmp_path, model_dir, sr, channels, subtype, capsys):
+    sf.write(tmp_path / "x.wav", _tone(0.8, sr, channels), sr, subtype=subtype)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "x.wav") == 0
+    info = sf.info(tmp_path / "out/tiny/x/vocals.wav")
+    assert (info.frames, info.samplerate, info.channels) == (int(0.8 * sr), sr, min(channels, 2))
+    if channels > 2:
+        assert "downmixed to stereo" in capsys.readouterr().err
+
+
+def test_digital_silence_gives_silent_stems(tmp_path, model_dir):
+    sf.write(tmp_path / "silence.wav", np.zeros((30000, 2), np.float32), 44100)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "silence.wav") == 0
+    for stem in STEMS:
+        assert np.abs(sf.read(tmp_path / f"out/tiny/silence/{stem}.wav")[0]).max() == 0
+
+
+def test_untrained_model_is_refused_without_flag(tmp_path, capsys):
+    save_model(create_model("tfswa-resunet-tiny"), tmp_path / "m")
+    sf.write(tmp_path / "a.wav", _tone(0.5, 44100), 44100)
+    assert main(["separate", str(tmp_path / "a.wav"), "-m", str(tmp_path / "m"), "-o", str(tmp_path / "o")]) == 2
+    assert "never trained" in capsys.readouterr().err
+    assert main(["separate", str(tmp_path / "a.wav"), "-m", str(tmp_path / "m"), "-o", str(tmp_path / "o"),
+                 "--allow-untrained", "-q"]) == 0
+
+
+def test_m4a_through_ffmpeg(tmp_path, model_dir):
+    assert shutil.which("ffmpeg"), "ffmpeg is a test dependency (.ci/run installs it)"
+    sf.write(tmp_path / "a.wav", _tone(1.0, 44100), 44100)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(tmp_path / "a.wav"), "-c:a", "aac",
+                    str(tmp_path / "a.m4a")], check=True)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "a.m4a") == 0
+    assert abs(sf.info(tmp_path / "out/tiny/a/vocals.wav").frames - 44100) < 2048  # aac adds priming samples
+
+
+def test_m4a_without_ffmpeg_is_a_clear_error(tmp_path, model_dir, monkeypatch, capsys):
+    (tmp_path / "a.m4a").write_bytes(b"\0" * 100)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "a.m4a") == 1
+    assert "needs ffmpeg" in capsys.readouterr().err
