@@ -225,9 +225,12 @@ class StemWriter:
         return self.target
 
     def discard(self) -> None:
+        """Remove the temporary file, and the track folder when nothing else is in it."""
         with contextlib.suppress(Exception):
             self._raw.close()
         self._raw_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.target.parent.rmdir()
 
 
 def _subtype(fmt: str, bits: str) -> str:
