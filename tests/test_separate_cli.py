@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tfswa.audio import StemWriter, clip_scale
 from tfswa.checkpoint import save_model
 from tfswa.cli import main
 from tfswa.models import create_model
@@ -60,16 +61,30 @@ def test_folder_input_formats_and_two_stems(tmp_path, model_dir):
     assert sf.info(out / "tiny" / "bass-a.mp3").frames > 0
 
 
-def test_float_output_and_clip_modes(tmp_path, model_dir):
-    sf.write(tmp_path / "loud.wav", 3 * _tone(1.0, 44100), 44100, subtype="FLOAT")
-    for mode in ("rescale", "clamp", "none"):
-        out = tmp_path / mode
-        assert _separate(model_dir, out, tmp_path / "loud.wav", extra=["--bits", "32f", "--clip-mode", mode]) == 0
-        peak = max(np.abs(sf.read(out / "tiny/loud" / f"{s}.wav")[0]).max() for s in STEMS)
-        if mode == "none":
-            assert peak > 0  # untouched (an untrained-ish model may or may not exceed 1)
-        else:
-            assert peak <= 1.0
+def test_float_output_is_written_as_float(tmp_path, model_dir):
+    sf.write(tmp_path / "a.wav", _tone(0.5, 44100), 44100)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "a.wav", extra=["--bits", "32f"]) == 0
+    assert sf.info(tmp_path / "out/tiny/a/vocals.wav").subtype == "FLOAT"
+
+
+@pytest.mark.parametrize(("mode", "subtype"), [("rescale", "FLOAT"), ("clamp", "FLOAT"), ("none", "FLOAT"),
+                                               ("none", "PCM_16")])
+def test_clip_modes(tmp_path, mode, subtype):
+    loud = np.linspace(-3, 3, 1000, dtype=np.float32)[:, None].repeat(2, axis=1)  # peak 3: clips at full scale
+    writer = StemWriter(tmp_path / "t" / "s.wav", 44100, 2)
+    writer.write(loud)
+    bits = "32f" if subtype == "FLOAT" else "16"
+    path = writer.commit("wav", bits, clip_scale(writer.peak, mode), mode)
+    y = sf.read(path, dtype="float32")[0]
+    if mode == "rescale":  # one gain for everything: shape kept, peak just under full scale
+        np.testing.assert_allclose(y, loud * (0.999 / 3), rtol=1e-5, atol=1e-6)
+    elif mode == "clamp":
+        np.testing.assert_allclose(y, np.clip(loud, -1, 1), atol=1e-6)
+    elif subtype == "FLOAT":  # none: float keeps the overshoot
+        np.testing.assert_allclose(y, loud, atol=1e-6)
+    else:  # none with integer samples: saturates instead of wrapping around
+        assert y.max() <= 1 and y[-1, 0] > 0.99 and y[0, 0] < -0.99
+    assert [p.name for p in (tmp_path / "t").iterdir()] == ["s.wav"]  # no temporary files left
 
 
 def _write_bad_inputs(d):

@@ -1,7 +1,7 @@
 """Audio file input/output: block-wise reading, channel handling, resampling and atomic writing.
 
 Arrays here are NumPy ``(L, C)`` (samples, channels), as soundfile uses them, unless a docstring says
-otherwise. Nothing reads a whole file into memory except :func:`load_audio`.
+otherwise. Nothing here reads a whole file into memory.
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.sample_rate
 
 
 def is_audio_file(path: Path) -> bool:
@@ -165,13 +161,6 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out:
         return x
     return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32)
-
-
-def load_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Whole file as float32 ``(n, C)`` plus its sample rate (for small files and tests)."""
-    with AudioReader(path) as reader:
-        blocks = list(reader.blocks(1 << 18))
-        return np.concatenate(blocks, axis=0), reader.info.sample_rate
 
 
 class StemWriter:

@@ -133,22 +133,22 @@ class Separator:
         return chunk_starts(total, self.segment, self.stride, offsets)
 
     def separate_stream(self, blocks: Iterable[torch.Tensor], total: int,
-                        on_chunks: Callable[[int], None] | None = None) -> Iterator[torch.Tensor]:
+                        progress: Callable[[int, int], None] | None = None) -> Iterator[torch.Tensor]:
         """Stereo blocks ``(2, n)`` at the model rate, ``total`` samples in all → blocks ``(K, 2, m)``
-        of the selected stems (see :attr:`stems`)."""
+        of the selected stems (see :attr:`stems`). ``progress(done, total)`` counts chunks."""
+        starts = self._starts(total)
+        done = 0
 
         def process(chunks: torch.Tensor) -> torch.Tensor:
+            nonlocal done
             out = self.process_chunks(chunks)
-            if on_chunks is not None:
-                on_chunks(chunks.shape[0])
+            done += chunks.shape[0]
+            if progress is not None:
+                progress(done, len(starts))
             return out
 
-        starts = self._starts(total)
         for block in overlap_add(blocks, total, self.segment, starts, self.window, process, self.batch_size):
             yield self._selector(block)
-
-    def num_chunks(self, total: int) -> int:
-        return len(self._starts(total))
 
     # -- in memory --------------------------------------------------------------------------------
 
@@ -205,21 +205,12 @@ class Separator:
             }
             writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}
             try:
-                n_chunks = self.num_chunks(total)
-                done = 0
-
-                def tick(n: int) -> None:
-                    nonlocal done
-                    done += n
-                    if progress is not None:
-                        progress(done, n_chunks)
-
                 to_model = Resampler(info.sample_rate, self.sample_rate, 2)
                 blocks = _fit_stream(_stereo_blocks(reader, to_model), total)
                 k = len(self.stems)
                 back = Resampler(self.sample_rate, info.sample_rate, 2 * k)
                 out = (b.permute(2, 0, 1).reshape(b.shape[-1], 2 * k).numpy() for b in
-                       self.separate_stream(blocks, total, tick))  # (m, K·2)
+                       self.separate_stream(blocks, total, progress))  # (m, K·2)
                 for block in _fit_stream_np(_resampled(out, back), info.frames):
                     for i, stem in enumerate(self.stems):
                         y = block[:, 2 * i:2 * i + 2]
