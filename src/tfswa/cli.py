@@ -133,6 +133,38 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0 if not errors else 1
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tfswa.synth.corpus import SynthOptions, generate_corpus
+    from tfswa.synth.render_fluidsynth import SynthError
+
+    if args.tracks < 0 or args.test_tracks < 0:
+        raise UserError("--tracks and --test-tracks must be >= 0")
+    if not 1.0 <= args.seconds <= 3600:
+        raise UserError("--seconds must be between 1 and 3600")
+    if args.jobs < 1:
+        raise UserError("--jobs must be >= 1")
+    options = SynthOptions(seconds=args.seconds, seed=args.seed, renderer=args.renderer, soundfont=args.soundfont,
+                           sample_rate=args.sample_rate, audio_format=args.format)
+    total = args.tracks + args.test_tracks
+    with tqdm(total=total, unit="song", disable=args.quiet or None, dynamic_ncols=True) as bar:
+        def progress(name: str, written: bool, bar=bar) -> None:
+            bar.set_postfix_str(("" if written else "kept ") + name[-24:])
+            bar.update()
+
+        try:
+            report = generate_corpus(args.outdir, args.tracks, args.test_tracks, options, jobs=args.jobs,
+                                     progress=progress, save_midi=args.save_midi)
+        except SynthError as exc:
+            raise UserError(str(exc)) from None
+    speed = report.seconds_of_audio / report.wall_seconds if report.wall_seconds > 0 else float("inf")
+    print(f"{report.written} songs written, {report.skipped} already there, to {args.outdir} "
+          f"({report.seconds_of_audio:.0f} s of audio in {report.wall_seconds:.1f} s: {speed:.1f}x real time "
+          f"with {args.jobs} job{'s' if args.jobs > 1 else ''})")
+    return 0
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -180,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_separate)
+    p = sub.add_parser("synth", help="write a synthetic multitrack corpus in MUSDB18-HQ layout")
+    p.add_argument("outdir", help="corpus root: OUTDIR/{train,test}/<track>/{mixture,vocals,drums,bass,other}.wav")
+    p.add_argument("--tracks", type=int, default=10, help="training songs (default 10)")
+    p.add_argument("--test-tracks", type=int, default=0, help="test songs (default 0)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each song in seconds (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed: same seed and options, same files")
+    p.add_argument("--renderer", choices=("fluidsynth", "builtin"), default="fluidsynth",
+                   help="fluidsynth: General MIDI SoundFont (default); builtin: NumPy synthesis, no dependency")
+    p.add_argument("--soundfont", help="a .sf2 file (default: the Debian fluid-soundfont-gm FluidR3_GM.sf2)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="songs rendered in parallel (default 1)")
+    p.add_argument("--format", choices=("float", "pcm24"), default="float", help="WAV sample format (default float)")
+    p.add_argument("--save-midi", action="store_true", help="also write each part's MIDI file under <track>/midi/")
+    p.add_argument("--sample-rate", type=int, default=44100, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -1,0 +1,49 @@
+"""Speed of `tfswa synth`: seconds of audio written per wall second, per renderer and job count.
+
+Usage: python benchmarks/synth_speed.py [--tracks 8] [--seconds 20] [--jobs 1 2] [--json out.json]
+
+Each configuration writes a fresh corpus (same seed) in its own temporary folder through the library call the
+CLI uses; "per core" divides the real-time factor by the number of jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from tfswa.synth.corpus import SynthOptions, generate_corpus
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tracks", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--renderers", nargs="+", default=["fluidsynth", "builtin"])
+    ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "synth_speed.json")
+    args = ap.parse_args()
+
+    rows = []
+    for renderer in args.renderers:
+        for jobs in args.jobs:
+            with tempfile.TemporaryDirectory() as tmp:
+                options = SynthOptions(seconds=args.seconds, seed=1, renderer=renderer)
+                report = generate_corpus(tmp, args.tracks, 0, options, jobs=jobs)
+            rtf = report.seconds_of_audio / report.wall_seconds
+            rows.append({"renderer": renderer, "jobs": jobs, "tracks": args.tracks, "seconds": args.seconds,
+                         "wall_s": round(report.wall_seconds, 2), "x_real_time": round(rtf, 1),
+                         "x_real_time_per_core": round(rtf / jobs, 1)})
+            print(f"{renderer:<11} jobs {jobs}: {report.wall_seconds:6.1f} s for {args.tracks} x {args.seconds:.0f} s "
+                  f"-> {rtf:5.1f}x real time ({rtf / jobs:5.1f}x per core)", flush=True)
+    result = {"benchmark": "synth_speed", "cpus": os.cpu_count(), "machine": platform.machine(), "rows": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

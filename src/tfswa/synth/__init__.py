@@ -1,0 +1,1 @@
+"""Synthetic multitrack corpus: composed songs rendered per stem, written in MUSDB18-HQ layout."""

@@ -1,0 +1,221 @@
+"""Corpus writer: composes, renders and mixes songs and writes them in MUSDB18-HQ layout.
+
+``OUTDIR/{train,test}/<track>/{mixture,vocals,drums,bass,other}.wav`` + ``meta.json``. ``mixture.wav`` is the sum
+of the four stem files as written (exact for 24-bit; within float32 rounding for float). Each track is written into
+a hidden temporary folder and renamed when complete, so an interrupted run never leaves a half-written track, and a
+rerun with the same options skips the tracks already there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tfswa.synth.compose import STEMS, Song, compose_song
+from tfswa.synth.effects import gated_rms, reverb, room_impulse
+from tfswa.synth.midi import write_part_midi
+
+SPLITS = {"train": 0, "test": 1}
+SUBTYPES = {"float": "FLOAT", "pcm24": "PCM_24"}
+FORMAT_VERSION = 1
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; argument SF_FALSE turns the PEAK chunk off
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """What determines a corpus: with equal options the files are bit-identical."""
+
+    seconds: float = 30.0
+    seed: int = 0
+    renderer: str = "fluidsynth"
+    soundfont: str | None = None
+    sample_rate: int = 44100
+    audio_format: str = "float"
+
+    def key(self) -> dict:
+        """The options recorded in each track's meta.json (a rerun skips tracks whose key matches)."""
+        d = asdict(self)
+        d["soundfont"] = Path(self.soundfont).name if self.soundfont else None
+        d["format_version"] = FORMAT_VERSION
+        return d
+
+
+def make_renderer(options: SynthOptions):
+    if options.renderer == "builtin":
+        from tfswa.synth.render_builtin import BuiltinRenderer
+
+        return BuiltinRenderer(options.sample_rate)
+    if options.renderer == "fluidsynth":
+        from tfswa.synth.render_fluidsynth import FluidsynthRenderer
+
+        return FluidsynthRenderer(options.soundfont, options.sample_rate)
+    raise ValueError(f"unknown renderer {options.renderer!r} (use fluidsynth or builtin)")
+
+
+def track_name(split: str, index: int, seed: int) -> str:
+    return f"Synth{seed} - {split.capitalize()} {index:04d}"
+
+
+def compose_track(split: str, index: int, options: SynthOptions) -> Song:
+    """The composed song of track ``index`` of ``split`` (seeded by the corpus seed, split and index)."""
+    compose_seq = np.random.SeedSequence([options.seed, SPLITS[split], index]).spawn(3)[0]
+    vocal_models = ("formant",) if options.renderer == "builtin" else ("voice", "formant")
+    return compose_song(np.random.default_rng(compose_seq), options.seconds, vocal_models)
+
+
+def render_track(split: str, index: int, options: SynthOptions, renderer=None) -> tuple[dict[str, np.ndarray], dict]:
+    """Compose and render one song: stems as (N, 2) float32 arrays (plus "mixture") and its metadata."""
+    renderer = renderer or make_renderer(options)
+    _, mix_seq, render_seq = np.random.SeedSequence([options.seed, SPLITS[split], index]).spawn(3)
+    song = compose_track(split, index, options)
+    mix_rng = np.random.default_rng(mix_seq)
+    sr = options.sample_rate
+    n = round(options.seconds * sr)
+    ir = room_impulse(mix_rng, sr, rt60=float(mix_rng.uniform(0.6, 1.8)), predelay=float(mix_rng.uniform(0.01, 0.03)))
+    stems = {stem: np.zeros((2, n)) for stem in STEMS}
+    sends = {stem: np.zeros((2, n)) for stem in STEMS}  # reverb is linear: one convolution per stem
+    render_seeds = render_seq.generate_state(max(1, len(song.parts)))
+    for part, seed in zip(song.parts, render_seeds, strict=False):
+        audio = renderer.render(part, options.seconds, int(seed))
+        level = gated_rms(audio, sr)
+        if level <= 0:
+            continue
+        gain_db = part.gain_db + song.stem_gains_db[part.stem] - 20.0
+        audio = audio * (10 ** (gain_db / 20) / level)
+        stems[part.stem] += audio
+        sends[part.stem] += part.reverb * audio
+    for stem in STEMS:
+        if sends[stem].any():
+            stems[stem] += reverb(sends[stem], ir)
+
+    target_db = float(mix_rng.uniform(-20.0, -14.0))
+    mixture = sum(stems.values())
+    level = gated_rms(mixture, sr)
+    scale = 10 ** (target_db / 20) / level if level > 0 else 1.0
+    peak = max(float(np.abs(x).max()) for x in (mixture, *stems.values())) * scale
+    if peak > 0.95:
+        scale *= 0.95 / peak
+    out = {stem: _quantise((x * scale).T, options.audio_format) for stem, x in stems.items()}
+    mix = np.sum([out[s].astype(np.float64) for s in STEMS], axis=0)
+    out["mixture"] = _quantise(mix, options.audio_format, exact=True)
+
+    meta = {
+        "name": track_name(split, index, options.seed),
+        "split": split,
+        "index": index,
+        "options": options.key(),
+        **renderer.describe(),
+        **song.to_meta(),
+        "mixture_level_dbfs": round(20 * float(np.log10(max(gated_rms(mix.T, sr), 1e-12))), 3),
+        "stem_peaks": {s: round(float(np.abs(out[s]).max()), 5) for s in (*STEMS, "mixture")},
+    }
+    return out, meta
+
+
+def _quantise(x: np.ndarray, audio_format: str, exact: bool = False) -> np.ndarray:
+    """Float32 samples exactly representable in the output format (24-bit: multiples of 2^-23)."""
+    if audio_format == "pcm24":
+        q = np.round(x * 2**23) if not exact else x * 2**23  # sums of 24-bit values are already on the grid
+        return (np.clip(q, -(2**23), 2**23 - 1) / 2**23).astype(np.float32)
+    return x.astype(np.float32)
+
+
+def write_track(root: Path, split: str, index: int, options: SynthOptions, renderer=None,
+                save_midi: bool = False) -> tuple[str, bool]:
+    """Render and write one track unless an identical one exists; returns ``(name, written)``.
+
+    ``save_midi`` also writes each part as ``midi/<nn>-<stem>-<instrument>.mid`` (the score behind the audio).
+    """
+    name = track_name(split, index, options.seed)
+    final = root / split / name
+    if _complete(final, options):
+        return name, False
+    stems, meta = render_track(split, index, options, renderer)
+    tmp = root / split / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    subtype = SUBTYPES[options.audio_format]
+    for stem, audio in stems.items():
+        write_wav(tmp / f"{stem}.wav", audio, options.sample_rate, subtype)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if save_midi:
+        (tmp / "midi").mkdir()
+        for k, part in enumerate(compose_track(split, index, options).parts):
+            stem_name = part.instrument.name.replace(" ", "-")
+            write_part_midi(part, options.seconds, tmp / "midi" / f"{k:02d}-{part.stem}-{stem_name}.mid")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return name, True
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
+    """Write (N, C) ``audio`` as WAV without libsndfile's time-stamped PEAK chunk, so equal audio gives equal bytes."""
+    with sf.SoundFile(path, "w", sample_rate, audio.shape[1], subtype=subtype, format="WAV") as f:
+        lib, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
+        if lib is not None and ffi is not None:  # soundfile has no public switch for this libsndfile command
+            lib.sf_command(f._file, SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
+        f.write(audio)
+
+
+def _complete(folder: Path, options: SynthOptions) -> bool:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    files_ok = all((folder / f"{s}.wav").is_file() for s in (*STEMS, "mixture"))
+    return files_ok and meta.get("options") == options.key()
+
+
+_WORKER_RENDERER = None
+
+
+def _worker(job: tuple[str, str, int, SynthOptions, bool]) -> tuple[str, bool]:
+    global _WORKER_RENDERER
+    root, split, index, options, save_midi = job
+    if _WORKER_RENDERER is None:
+        _WORKER_RENDERER = make_renderer(options)
+    return write_track(Path(root), split, index, options, _WORKER_RENDERER, save_midi)
+
+
+@dataclass
+class CorpusReport:
+    written: int
+    skipped: int
+    seconds_of_audio: float
+    wall_seconds: float
+
+
+def generate_corpus(root: str | Path, tracks: int, test_tracks: int, options: SynthOptions, jobs: int = 1,
+                    progress: Callable[[str, bool], None] | None = None, save_midi: bool = False) -> CorpusReport:
+    """Write ``tracks`` train and ``test_tracks`` test songs under ``root``; ``jobs`` processes in parallel."""
+    root = Path(root)
+    renderer = make_renderer(options)  # fail early (missing fluidsynth or SoundFont) before any work
+    jobs_list = [(str(root), "train", i, options, save_midi) for i in range(tracks)]
+    jobs_list += [(str(root), "test", i, options, save_midi) for i in range(test_tracks)]
+    for split in SPLITS:
+        (root / split).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results: list[tuple[str, bool]] = []
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for root_s, split, index, opts, midi in jobs_list:
+            results.append(write_track(Path(root_s), split, index, opts, renderer, midi))
+            if progress:
+                progress(*results[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for result in pool.map(_worker, jobs_list):
+                results.append(result)
+                if progress:
+                    progress(*result)
+    written = sum(1 for _, w in results if w)
+    return CorpusReport(written, len(results) - written, written * options.seconds, time.perf_counter() - start)
