@@ -165,6 +165,38 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from tfswa.data.tracks import DataError
+    from tfswa.training.config import ConfigError, load_config, replace
+    from tfswa.training.trainer import CHECKPOINT, Trainer
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not Path(config).is_file():
+        config, overrides = None, [config, *overrides]
+    try:
+        if args.resume:
+            run_dir = Path(args.resume)
+            if not (run_dir / CHECKPOINT).is_file() or not (run_dir / "config.yaml").is_file():
+                raise UserError(f"{run_dir}: not a training run directory (no {CHECKPOINT} / config.yaml)")
+            cfg = load_config(run_dir / "config.yaml", overrides)
+            cfg = replace(cfg, trainer={"out_dir": str(run_dir)})
+        else:
+            cfg = load_config(config, overrides)  # no file: the defaults plus the overrides
+            run_dir = Path(cfg.trainer.out_dir)
+        trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
+    except (ConfigError, DataError, FileExistsError) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        result = trainer.fit()
+    finally:
+        trainer.close()
+    if trainer.dist.main:
+        best = result["best_usdr"]
+        print(f"trained to step {result['step']} in {run_dir}"
+              + (f"; best validation uSDR {best:.2f} dB in {run_dir / 'best'}" if best > -1e30 else ""))
+    return 0
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -212,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_separate)
+    p = sub.add_parser("train", help="train a model from a YAML configuration (torchrun for several processes)")
+    p.add_argument("config", nargs="?", help="YAML file (see configs/); without it, defaults + overrides")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=200 data.root=/data")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("synth", help="write a synthetic multitrack corpus in MUSDB18-HQ layout")
     p.add_argument("outdir", help="corpus root: OUTDIR/{train,test}/<track>/{mixture,vocals,drums,bass,other}.wav")
     p.add_argument("--tracks", type=int, default=10, help="training songs (default 10)")

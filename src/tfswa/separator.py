@@ -50,6 +50,20 @@ def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = Non
     return model.preset or model.architecture
 
 
+def output_to_spectrogram(model: SpectrogramCore, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+    """Model output ``(B, S, C, T, F)`` + mixture STFT ``(B, C, F, T)`` → source STFTs ``(B, S, C, F, T)``.
+
+    Masks multiply the mixture STFT; magnitudes take the mixture's phase (a bin with no mixture energy has no
+    phase and stays 0).
+    """
+    out = out.float().transpose(-1, -2)
+    if model.output_kind == "mask":
+        return out * spec[:, None]
+    mag_x = spec.abs()
+    phase = torch.where(mag_x > 0, spec / mag_x.clamp_min(torch.finfo(mag_x.dtype).tiny), 0)
+    return out * phase[:, None]
+
+
 class Separator:
     """Separate stereo music into the model's stems.
 
@@ -115,13 +129,7 @@ class Separator:
                else contextlib.nullcontext())
         with ctx:
             out = self.model(mag)
-        out = out.float().transpose(-1, -2)  # (B, S, C, F, T)
-        if self.model.output_kind == "mask":
-            est = out * spec[:, None]
-        else:  # magnitudes with the mixture's phase; a bin with no mixture energy has no phase and stays 0
-            mag_x = spec.abs()
-            phase = torch.where(mag_x > 0, spec / mag_x.clamp_min(torch.finfo(mag_x.dtype).tiny), 0)
-            est = out * phase[:, None]
+        est = output_to_spectrogram(self.model, out, spec)
         est = wiener(est, spec, self.wiener_iters)
         return istft(est, cfg, chunks.shape[-1]).cpu()
 

@@ -1,0 +1,1 @@
+"""Datasets: track discovery, random segments, augmentations."""

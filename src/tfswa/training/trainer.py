@@ -1,0 +1,407 @@
+"""The trainer: data, optimisation, validation through the real Separator, crash-safe checkpoints, DDP.
+
+Run directory: ``config.yaml`` (resolved config), ``checkpoint.pt`` (full training state, atomic),
+``best/`` and ``last/`` (model directories for ``tfswa separate -m``), ``tb/`` (TensorBoard), ``log.jsonl``.
+
+Shapes: sources (B, S, C, L), mixture (B, C, L), STFTs (B, [S,] C, F, T), model input (B, C, T, F).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as tdist
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tfswa.checkpoint import save_model
+from tfswa.data.dataset import SegmentDataset, StepSampler
+from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, target_from_stems
+from tfswa.dsp.stft import istft, stft
+from tfswa.models import create_model
+from tfswa.models.base import SpectrogramCore
+from tfswa.separator import Separator, output_to_spectrogram
+from tfswa.training.config import TrainConfig, to_yaml
+from tfswa.training.losses import SeparationLoss, usdr
+
+CHECKPOINT = "checkpoint.pt"
+NO_DECAY_WORDS = ("norm", "bias", "relative_position", "pos_embed")
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weight matrices and kernels only: never on norms, biases or position-bias tables."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or any(w in name for w in NO_DECAY_WORDS) else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at optimizer ``step``."""
+    o, t = cfg.optim, cfg.trainer
+    warm = min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps > 0 else 1.0
+    if o.schedule == "step":
+        return warm * o.gamma ** math.floor(step / max(1.0, o.step_epochs * t.steps_per_epoch))
+    if o.schedule == "cosine":
+        span = max(1, t.max_steps - o.warmup_steps)
+        progress = min(1.0, max(0, step - o.warmup_steps) / span)
+        return warm * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warm
+
+
+class Trainer:
+    """Train ``cfg`` in ``run_dir``; ``resume`` continues from ``run_dir/checkpoint.pt``."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, log=None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.log = log or (lambda line: print(line, flush=True))
+        t = cfg.trainer
+        self.dist = Dist.from_env()
+        device = t.device if t.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        if device == "cuda":
+            device = f"cuda:{self.dist.local_rank}"
+            torch.cuda.set_device(device)
+        self.device = torch.device(device)
+        if t.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("trainer.precision=fp16 needs a CUDA device (use bf16 on CPU)")
+        if self.dist.world > 1 and not tdist.is_initialized():
+            tdist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+        torch.manual_seed(t.seed)
+        random.seed(t.seed)
+        np.random.seed(t.seed % 2**32)
+        overrides = dict(cfg.model.overrides)
+        overrides["gradient_checkpointing"] = cfg.model.gradient_checkpointing
+        self.model: SpectrogramCore = create_model(cfg.model.preset, tuple(cfg.model.sources), **overrides)
+        if self.dist.world > 1 and t.sync_batchnorm and self.device.type == "cuda":  # (SyncBatchNorm: GPU only)
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model.to(self.device)
+        self.sources = self.model.sources
+        self.sr = self.model.sample_rate
+        self.segment = round(cfg.data.segment_seconds * self.sr)
+
+        d = cfg.data
+        tracks = find_tracks(d.root, d.layout, "train")
+        self.train_tracks, self.valid_tracks = split_tracks(tracks, tuple(d.valid_tracks), d.valid_fraction)
+        check_sources(tracks, self.sources)
+        self.dataset = SegmentDataset(self.train_tracks, self.sources, self.segment, d.augment, seed=t.seed,
+                                      silence_db=d.silence_db, cache=d.cache)
+
+        self.optimizer = (torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam)(
+            param_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
+                    if t.ema_decay > 0 else None)
+        self.net: torch.nn.Module = self.model
+        if self.dist.world > 1:
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.loss_fn = SeparationLoss(cfg.loss, self.sr).to(self.device)
+        self.step, self.best, self.bad_validations = 0, -math.inf, 0
+        self.writer = None
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and (self.run_dir / CHECKPOINT).exists():
+                raise FileExistsError(f"{self.run_dir} already holds a training run: resume it with --resume "
+                                      "or choose another trainer.out_dir")
+            (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
+            if t.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        if resume:
+            self.load_checkpoint()
+
+    # -- one optimisation step -----------------------------------------------------------------------------------
+    def autocast(self):
+        p = self.cfg.trainer.precision
+        if p == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+
+    def compute_loss(self, sources: torch.Tensor, mixture: torch.Tensor, index: torch.Tensor
+                     ) -> tuple[torch.Tensor, dict]:
+        cfg = self.model.stft
+        spec = stft(mixture, cfg)  # (B, C, F, T)
+        mag = spec.abs()
+        inp = self._spec_augment(mag.transpose(-1, -2), index)  # (B, C, T, F)
+        with self.autocast():
+            out = self.net(inp)  # (B, S, C, T, F)
+        est = output_to_spectrogram(self.model, out, spec)  # (B, S, C, F, T)
+        est_wave = istft(est, cfg, mixture.shape[-1]) if (self.cfg.loss.wave_l1 or self.cfg.loss.mrstft) else None
+        target_mag = stft(sources, cfg).abs() if self.cfg.loss.mag_l1 else None
+        return self.loss_fn(est_wave, sources, est.abs() if self.cfg.loss.mag_l1 else None, target_mag)
+
+    def _spec_augment(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Zero random frame and bin ranges of each example's input; drawn from the example's global index."""
+        aug = self.cfg.data.augment
+        if aug.time_mask <= 0 and aug.freq_mask <= 0:
+            return x
+        x = x.clone()
+        for b in range(x.shape[0]):
+            g = torch.Generator().manual_seed(self.cfg.trainer.seed * 1_000_003 + int(index[b]) + 1)
+            for axis, p in ((2, aug.time_mask), (3, aug.freq_mask)):
+                if torch.rand((), generator=g) < p:
+                    size = x.shape[axis]
+                    width = int(torch.randint(1, max(2, int(size * aug.mask_width) + 1), (), generator=g))
+                    start = int(torch.randint(0, max(1, size - width), (), generator=g))
+                    x[b].narrow(axis - 1, start, width).zero_()
+        return x
+
+    # -- loop ------------------------------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        t = self.cfg.trainer
+        sampler = StepSampler(t.batch_size, t.accumulate, self.step, t.max_steps, self.dist.rank, self.dist.world)
+        loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.data.workers,
+                            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
+        batches = iter(loader)
+        stop = False
+        epoch_losses: list[float] = []
+        epoch_start = time.perf_counter()
+        bar = self._bar()
+        while self.step < t.max_steps and not stop:
+            self.net.train()
+            terms_sum: dict[str, float] = {}
+            total = 0.0
+            for micro in range(t.accumulate):
+                sources, mixture, index = next(batches)
+                sources, mixture = sources.to(self.device), mixture.to(self.device)
+                sync = micro == t.accumulate - 1 or self.dist.world == 1
+                ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+                with ctx:
+                    loss, terms = self.compute_loss(sources, mixture, index)
+                    self.scaler.scale(loss / t.accumulate).backward()
+                total += float(loss.detach()) / t.accumulate
+                for k, v in terms.items():
+                    terms_sum[k] = terms_sum.get(k, 0.0) + v / t.accumulate
+            self.scaler.unscale_(self.optimizer)
+            clip = self.cfg.optim.clip_grad_norm
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf))
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            self.step += 1
+            epoch_losses.append(total)
+            if bar is not None:
+                bar.update()
+                bar.set_postfix_str(f"loss {total:.4f}")
+            if self.writer is not None and self.step % t.log_every_steps == 0:
+                self.writer.add_scalar("train/loss", total, self.step)
+                for k, v in terms_sum.items():
+                    self.writer.add_scalar(f"train/{k}", v, self.step)
+                self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+                self.writer.add_scalar("train/grad_norm", grad_norm, self.step)
+            end_of_epoch = self.step % t.steps_per_epoch == 0 or self.step == t.max_steps
+            record = None
+            if end_of_epoch:
+                if bar is not None:
+                    bar.close()
+                epoch = math.ceil(self.step / t.steps_per_epoch)
+                seconds = time.perf_counter() - epoch_start
+                record = {"epoch": epoch, "step": self.step, "loss": float(np.mean(epoch_losses)),
+                          "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
+                          "steps_per_s": len(epoch_losses) / seconds}
+                if self.valid_tracks and (epoch % t.val_every_epochs == 0 or self.step == t.max_steps):
+                    stop = self._validate_and_save(record)
+                self._summary(record)
+                epoch_losses, epoch_start = [], time.perf_counter()
+                bar = self._bar() if self.step < t.max_steps else None
+            if end_of_epoch or self.step % t.checkpoint_every_steps == 0:
+                self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        if self.writer is not None:
+            self.writer.flush()
+        return {"step": self.step, "best_usdr": self.best}
+
+    def _bar(self):
+        if not self.dist.main:
+            return None
+        t = self.cfg.trainer
+        left = min(t.steps_per_epoch - self.step % t.steps_per_epoch, t.max_steps - self.step)
+        epoch = self.step // t.steps_per_epoch + 1
+        return tqdm(total=left, desc=f"epoch {epoch}", unit="step", leave=False, disable=None, dynamic_ncols=True)
+
+    def _summary(self, record: dict) -> None:
+        if not self.dist.main:
+            return
+        line = (f"epoch {record['epoch']} step {record['step']}/{self.cfg.trainer.max_steps} "
+                f"loss {record['loss']:.4f} lr {record['lr']:.2e} {record['steps_per_s']:.2f} steps/s")
+        if "valid" in record:
+            per = " ".join(f"{k} {v:.2f}" for k, v in record["valid"].items())
+            line += f" | valid uSDR {per} dB (mean {record['valid_mean']:.2f}, best {self.best:.2f})"
+        self.log(line)
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- validation ------------------------------------------------------------------------------------------------
+    def eval_model(self) -> SpectrogramCore:
+        model = self.ema.module if self.ema is not None else self.model
+        model.training_steps = self.step
+        model.preset = self.model.preset
+        return model
+
+    def _validate_and_save(self, record: dict) -> bool:
+        stop = False
+        if self.dist.main:
+            scores, baseline, example = self.validate()
+            record["valid"] = scores
+            record["valid_mean"] = float(np.nanmean(list(scores.values())))
+            record["valid_mixture_baseline"] = baseline
+            model = self.eval_model()
+            extra = {"step": self.step, "valid_usdr": scores, "valid_tracks": [t.name for t in self.valid_tracks]}
+            save_model(model, self.run_dir / "last", extra=extra)
+            if record["valid_mean"] > self.best:
+                self.best, self.bad_validations = record["valid_mean"], 0
+                save_model(model, self.run_dir / "best", extra=extra)
+            else:
+                self.bad_validations += 1
+            patience = self.cfg.trainer.early_stop_patience
+            stop = patience > 0 and self.bad_validations >= patience
+            if stop:
+                self.log(f"early stop: no better validation for {patience} validations")
+            if self.writer is not None:
+                for k, v in scores.items():
+                    self.writer.add_scalar(f"valid/usdr_{k}", v, self.step)
+                    self.writer.add_scalar(f"valid/mixture_usdr_{k}", baseline[k], self.step)
+                self.writer.add_scalar("valid/usdr_mean", record["valid_mean"], self.step)
+                if self.cfg.trainer.audio_examples and example is not None:
+                    self._log_example(*example)
+        if self.dist.world > 1:
+            flag = [stop]
+            tdist.broadcast_object_list(flag, src=0)
+            stop = bool(flag[0])
+        return stop
+
+    def validate(self) -> tuple[dict[str, float], dict[str, float], tuple | None]:
+        """Mean uSDR per source over the validation tracks, the same for "mixture as estimate", one example."""
+        model = self.eval_model()
+        separator = Separator(model, segment=self.cfg.data.segment_seconds, overlap=0.25, device=self.device,
+                              batch_size=max(1, self.cfg.trainer.batch_size // 2), allow_untrained=True)
+        scores: dict[str, list[float]] = {s: [] for s in self.sources}
+        baseline: dict[str, list[float]] = {s: [] for s in self.sources}
+        example = None
+        for track in self.valid_tracks:
+            targets, mixture = self._load_valid(track)
+            est = separator.separate(mixture, self.sr)
+            for i, s in enumerate(self.sources):
+                scores[s].append(float(usdr(targets[i], est[s])))
+                baseline[s].append(float(usdr(targets[i], mixture)))
+            if example is None:
+                example = (track.name, mixture, est)
+        self.model.train()
+        mean = {s: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for s, v in scores.items()}
+        base = {s: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for s, v in baseline.items()}
+        return mean, base, example
+
+    def _load_valid(self, track: Track) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = track.length
+        if self.cfg.data.valid_seconds > 0:
+            frames = min(frames, round(self.cfg.data.valid_seconds * track.sample_rate))
+        stems = {name: track.read(name, 0, frames) for name in track.stems}
+        targets = np.stack([target_from_stems(stems, s, self.sources) for s in self.sources])
+        return torch.from_numpy(targets), torch.from_numpy(np.sum(list(stems.values()), axis=0))
+
+    def _log_example(self, name: str, mixture: torch.Tensor, est: dict[str, torch.Tensor]) -> None:
+        n = min(mixture.shape[-1], 10 * self.sr)
+        self.writer.add_audio("example/mixture", mixture[:, :n].mean(0, keepdim=True), self.step, self.sr)
+        for stem, audio in est.items():
+            mono = audio[:, :n].mean(0, keepdim=True)
+            self.writer.add_audio(f"example/{stem}", mono.clamp(-1, 1), self.step, self.sr)
+            spec = stft(mono[0], self.model.stft).abs()
+            img = torch.log10(spec + 1e-5).flip(0)
+            img = (img - img.min()) / (img.max() - img.min() + 1e-9)
+            self.writer.add_image(f"spectrogram/{stem}", img[None], self.step)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def _rng_state(self) -> dict:
+        np_state = np.random.get_state()
+        return {"torch": torch.get_rng_state(), "python": random.getstate(),
+                "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+                "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+
+    def save_checkpoint(self) -> None:
+        """Atomic ``checkpoint.pt`` with everything needed to continue bit-identically (rank 0 writes)."""
+        rng = self._rng_state()
+        if self.dist.world > 1:
+            gathered: list = [None] * self.dist.world
+            tdist.all_gather_object(gathered, rng)
+        else:
+            gathered = [rng]
+        if self.dist.main:
+            state = {
+                "step": self.step, "best": self.best, "bad_validations": self.bad_validations,
+                "world": self.dist.world, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
+                "rng": gathered,
+            }
+            tmp = self.run_dir / f".{CHECKPOINT}.tmp"
+            torch.save(state, tmp)
+            os.replace(tmp, self.run_dir / CHECKPOINT)
+        if self.dist.world > 1:
+            tdist.barrier()
+
+    def load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["world"] != self.dist.world:
+            raise ValueError(f"checkpoint was written by {state['world']} processes, now {self.dist.world}: the "
+                             "data order would change; resume with the same number of processes")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.best, self.bad_validations = state["step"], state["best"], state["bad_validations"]
+        rng = state["rng"][self.dist.rank]
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        name, keys, *rest = rng["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+        if rng["cuda"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"])
+        if self.dist.main:
+            self.log(f"resumed {self.run_dir} at step {self.step}")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.dist.world > 1 and tdist.is_initialized():
+            tdist.destroy_process_group()

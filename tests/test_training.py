@@ -1,0 +1,253 @@
+"""Training: configs, datasets and augmentation, losses, schedules, bit-identical resume after kill -9, DDP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tfswa.cli import main
+from tfswa.data.dataset import SegmentDataset, StepSampler
+from tfswa.data.tracks import MUSDB_VALIDATION, DataError, find_tracks, split_tracks
+from tfswa.models import create_model
+from tfswa.synth.corpus import SynthOptions, generate_corpus
+from tfswa.training.config import AugmentSection, ConfigError, LossSection, load_config
+from tfswa.training.losses import SeparationLoss, usdr
+from tfswa.training.trainer import lr_factor, param_groups
+
+REPO = Path(__file__).resolve().parents[1]
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train-syn")
+    generate_corpus(root, 5, 0, SynthOptions(seconds=4.0, seed=8, renderer="builtin"))
+    return root
+
+
+def _common(corpus: Path, out: Path) -> list[str]:
+    return [f"data.root={corpus}", f"trainer.out_dir={out}", "data.segment_seconds=0.5", "data.valid_seconds=1.5",
+            "data.valid_fraction=0.2", "trainer.batch_size=2", "trainer.steps_per_epoch=4",
+            "trainer.tensorboard=false", "data.augment.speed=0.5", "data.augment.mixup=0.3",
+            "data.augment.time_mask=0.5", "data.augment.freq_mask=0.5", "data.augment.polarity=0.3",
+            "trainer.ema_decay=0.9"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def _state(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+
+
+def test_every_shipped_config_loads():
+    files = sorted((REPO / "configs").glob("*.yaml"))
+    names = {f.stem for f in files}
+    assert {f"tfswa-resunet-{s}" for s in STEMS} <= names
+    assert {"tfswa-unet-2stem", "tfswa-unet-4stem", "tfswa-resunet-tiny-synth", "tfswa-unet-tiny-synth"} <= names
+    for f in files:
+        cfg = load_config(f)
+        create_model(cfg.model.preset, tuple(cfg.model.sources))  # the preset and sources are valid
+    paper = load_config(REPO / "configs" / "tfswa-resunet-vocals.yaml")
+    recipe = (paper.optim.lr, paper.optim.gamma, paper.optim.step_epochs, paper.trainer.batch_size)
+    assert recipe == (1e-3, 0.9, 1.5, 16)
+    assert paper.loss.wave_l1 == 1.0 and paper.model.sources == ("vocals",)
+
+
+def test_overrides_and_bad_keys():
+    cfg = load_config(REPO / "configs" / "tfswa-resunet-tiny-synth.yaml", ["trainer.max_steps=7", "optim.lr=0.5"])
+    assert cfg.trainer.max_steps == 7 and cfg.optim.lr == 0.5
+    with pytest.raises(ConfigError, match="nope"):
+        load_config(None, ["trainer.nope=1"])
+    with pytest.raises(ConfigError):
+        load_config(None, ["trainer.max_steps=many"])
+    with pytest.raises(ConfigError, match="precision"):
+        load_config(None, ["trainer.precision=fp8"])
+
+
+def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["train", f"data.root={tmp_path}/none"]) == 2
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("tfswa train: error:") for line in err)
+
+
+# -- data -----------------------------------------------------------------------------------------------------
+
+
+def test_validation_split_and_test_subset_refused(corpus: Path, tmp_path: Path):
+    import musdb
+
+    shipped = yaml.safe_load((Path(musdb.__file__).parent / "configs" / "mus.yaml").read_text())
+    assert tuple(shipped["validation_tracks"]) == MUSDB_VALIDATION
+    tracks = find_tracks(corpus)
+    train, valid = split_tracks(tracks, valid_fraction=0.2)
+    assert len(train) == 4 and [t.name for t in valid] == [tracks[-1].name]
+    assert not {t.name for t in train} & {t.name for t in valid}
+    with pytest.raises(DataError, match="test subset"):
+        find_tracks(corpus, subset="test")
+    # a MUSDB-named track is held out by the standard split even when the fraction says otherwise
+    renamed = [type(t)(MUSDB_VALIDATION[0] if i == 0 else t.name, t.stems, t.length, t.sample_rate)
+               for i, t in enumerate(tracks)]
+    train, valid = split_tracks(renamed, valid_fraction=0.5)
+    assert [t.name for t in valid] == [MUSDB_VALIDATION[0]]
+
+
+def test_examples_are_reproducible_and_consistent(corpus: Path):
+    tracks = find_tracks(corpus)
+    aug = AugmentSection(remix=0.5, speed=0.5, mixup=0.3, polarity=0.3)
+    ds = SegmentDataset(tracks, STEMS, 22050, aug, seed=3)
+    again = SegmentDataset(tracks, STEMS, 22050, aug, seed=3, cache=True)
+    for i in (0, 7, 123456789):
+        s, m, j = ds[i]
+        s2, m2, _ = again[i]
+        assert j == i
+        assert s.shape == (4, 2, 22050) and m.shape == (2, 22050)
+        assert torch.equal(s, s2) and torch.equal(m, m2)
+        assert torch.allclose(s.sum(0), m, atol=1e-5)  # all stems are targets: mixture = their sum
+    assert not torch.equal(ds[0][0], ds[1][0])
+    assert not torch.equal(ds[0][0], SegmentDataset(tracks, STEMS, 22050, aug, seed=4)[0][0])
+
+
+def test_accompaniment_is_the_sum_of_the_other_stems(corpus: Path):
+    tracks = find_tracks(corpus)
+    ds = SegmentDataset(tracks, ("vocals", "accompaniment"), 11025, AugmentSection(remix=1.0), seed=1)
+    for i in range(4):
+        s, m, _ = ds[i]
+        assert torch.allclose(s[0] + s[1], m, atol=1e-5)
+
+
+def test_silent_examples_are_drawn_again(tmp_path: Path):
+    silent = tmp_path / "train" / "silent"
+    loud = tmp_path / "train" / "loud"
+    import soundfile as sf
+
+    for folder, amp in ((silent, 0.0), (loud, 0.1)):
+        folder.mkdir(parents=True)
+        for s in STEMS:
+            sf.write(folder / f"{s}.wav", np.full((8000, 2), amp, np.float32), 8000)
+    ds = SegmentDataset(find_tracks(tmp_path), STEMS, 1000, AugmentSection(remix=0.0, gain=0.0), seed=0)
+    assert all(float(ds[i][1].abs().mean()) > 0 for i in range(20))
+
+
+def test_step_sampler_shards_the_same_examples_as_one_process():
+    single = list(StepSampler(batch=4, accumulate=2, start_step=3, max_steps=5))
+    ranks = [list(StepSampler(batch=2, accumulate=2, start_step=3, max_steps=5, rank=r, world=2)) for r in (0, 1)]
+    for step in range(2):
+        for micro in range(2):
+            one = set(single[step * 2 + micro])
+            both = set(ranks[0][step * 2 + micro]) | set(ranks[1][step * 2 + micro])
+            assert len(one) == 4 and one == both
+    assert single[0][0] == 3 * 8  # resumes at step 3: 8 examples per step
+
+
+# -- optimisation pieces ----------------------------------------------------------------------------------------
+
+
+def test_no_weight_decay_on_norms_biases_and_position_tables():
+    model = create_model("tfswa-unet-tiny")
+    decay, no_decay = param_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decay["params"])
+    skipped = [names[id(p)] for p in no_decay["params"]]
+    assert any("relative_position" in n for n in skipped) and any("norm" in n for n in skipped)
+    assert any(n.endswith("bias") for n in skipped)
+
+
+def test_schedules():
+    cfg = load_config(None, ["trainer.steps_per_epoch=10", "optim.schedule=step"])
+    assert lr_factor(0, cfg) == 1.0 and lr_factor(14, cfg) == 1.0
+    assert lr_factor(15, cfg) == pytest.approx(0.9) and lr_factor(30, cfg) == pytest.approx(0.81)
+    cos = load_config(None, ["trainer.max_steps=110", "optim.schedule=cosine", "optim.warmup_steps=10",
+                             "optim.min_lr_ratio=0.1"])
+    assert lr_factor(0, cos) == pytest.approx(0.1) and lr_factor(9, cos) == pytest.approx(1.0)
+    assert lr_factor(60, cos) == pytest.approx(0.55) and lr_factor(110, cos) == pytest.approx(0.1)
+
+
+def test_losses_and_usdr():
+    est, ref = torch.randn(2, 3, 2, 100), torch.randn(2, 3, 2, 100)
+    total, terms = SeparationLoss(LossSection(wave_l1=1.0))(est, ref)
+    assert total.item() == pytest.approx((est - ref).abs().mean().item()) and set(terms) == {"wave_l1"}
+    mag_e, mag_r = est.abs(), ref.abs()
+    total, terms = SeparationLoss(LossSection(wave_l1=0.5, mag_l1=2.0, mrstft=1.0))(
+        torch.randn(1, 1, 2, 4096), torch.randn(1, 1, 2, 4096), mag_e, mag_r)
+    assert set(terms) == {"wave_l1", "mag_l1", "mrstft"} and total.item() == pytest.approx(sum(terms.values()), 1e-5)
+    s = torch.randn(2, 1000, dtype=torch.float64)
+    noise = 0.1 * torch.randn(2, 1000, dtype=torch.float64)
+    expected = 10 * np.log10(float((s**2).sum() / (noise**2).sum()))
+    assert usdr(s, s + noise).item() == pytest.approx(expected)
+    assert torch.isnan(usdr(torch.zeros(2, 10), torch.ones(2, 10)))
+
+
+# -- whole runs -------------------------------------------------------------------------------------------------
+
+
+def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
+    """2K steps in one go == K steps, kill -9, --resume for the rest: every weight, optimizer and EMA value."""
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    cmd = [sys.executable, "-m", "tfswa", "train"]
+    extra = ["trainer.checkpoint_every_steps=3", "trainer.precision=bf16"]
+    subprocess.run([*cmd, *_common(corpus, straight), *extra, "trainer.max_steps=8"], check=True, env=_env(),
+                   capture_output=True)
+    proc = subprocess.Popen([*cmd, *_common(corpus, crashed), *extra, "trainer.max_steps=1000"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (crashed / "checkpoint.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "training died before its first checkpoint"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    killed_at = _state(crashed)["step"]
+    assert 0 < killed_at < 8
+    subprocess.run([*cmd, "--resume", str(crashed), "trainer.max_steps=8"], check=True, env=_env(),
+                   capture_output=True)  # same thread count as the straight run: same float reductions
+    a, b = _state(straight), _state(crashed)
+    assert a["step"] == b["step"] == 8
+    for part in ("model", "ema"):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # the model directories are ready for `tfswa separate -m`
+    out = tmp_path / "sep"
+    mixture = next((corpus / "train").iterdir()) / "mixture.wav"
+    assert main(["separate", "-m", str(crashed / "best"), str(mixture), "-o", str(out), "-q"]) == 0
+    assert len(list(out.rglob("*.wav"))) == 4
+
+
+def test_ddp_two_processes_match_one_process_with_the_global_batch(corpus: Path, tmp_path: Path):
+    """torchrun --nproc_per_node 2 (gloo, batch 1 each) == one process with batch 2, up to float rounding."""
+    common = ["model.preset=tfswa-unet-tiny", "trainer.max_steps=2", "optim.clip_grad_norm=0",
+              "trainer.ema_decay=0", "data.valid_seconds=1.0"]
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tfswa",
+         "train", *_common(corpus, ddp), *common, "trainer.batch_size=1"],
+        env=_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert main(["train", *_common(corpus, single), *common, "trainer.batch_size=2"]) == 0
+    a, b = _state(ddp), _state(single)
+    assert a["world"] == 2 and a["step"] == b["step"] == 2
+    torch.manual_seed(0)  # the trainer's seed: the initial weights both runs started from
+    init = create_model("tfswa-unet-tiny", STEMS).state_dict()
+    worst = max(float((a["model"][k].float() - b["model"][k].float()).abs().max()) for k in a["model"])
+    moved = max(float((a["model"][k].float() - init[k].float()).abs().max()) for k in a["model"])
+    assert worst < 1e-5 and moved > 1e-4
+    assert (ddp / "best" / "config.json").is_file()
+    assert run.stdout.count("trained to step 2") == 1  # only rank 0 reports
