@@ -229,6 +229,23 @@ def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     mixture = next((corpus / "train").iterdir()) / "mixture.wav"
     assert main(["separate", "-m", str(crashed / "best"), str(mixture), "-o", str(out), "-q"]) == 0
     assert len(list(out.rglob("*.wav"))) == 4
+    assert (out / "crashed-best").is_dir()
+
+
+def test_early_stopping_and_tensorboard(corpus: Path, tmp_path: Path):
+    """With lr 0 nothing improves by 1 dB after the first validation: patience 1 stops at the second one."""
+    run = tmp_path / "run"
+    args = [*_common(corpus, run), "optim.lr=0", "trainer.early_stop_patience=1", "trainer.steps_per_epoch=2",
+            "trainer.early_stop_min_delta=1.0",
+            "trainer.max_steps=20", "trainer.tensorboard=true", "trainer.log_every_steps=1"]
+    assert main(["train", *args]) == 0
+    assert _state(run)["step"] == 4
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"audio": 0, "images": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/lr", "train/grad_norm", "valid/usdr_mean", "valid/usdr_vocals"} <= set(tags["scalars"])
+    assert "example/vocals" in tags["audio"] and "spectrogram/vocals" in tags["images"]
 
 
 def test_ddp_two_processes_match_one_process_with_the_global_batch(corpus: Path, tmp_path: Path):

@@ -44,9 +44,13 @@ class UntrainedModelError(ValueError):
 
 
 def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = None) -> str:
-    """Name used for the output folder: the model directory's name, else the preset."""
+    """Name used for the output folder: the model directory's name, else the preset.
+
+    A training run's ``best``/``last`` directory is named after its run: ``<run>-best``.
+    """
     if path is not None and Path(path).is_dir():
-        return Path(path).resolve().name
+        folder = Path(path).resolve()
+        return f"{folder.parent.name}-{folder.name}" if folder.name in ("best", "last") else folder.name
     return model.preset or model.architecture
 
 

@@ -90,6 +90,7 @@ class TrainerSection:
     val_every_epochs: int = 1
     checkpoint_every_steps: int = 100
     early_stop_patience: int = 0  # validations without improvement before stopping; 0: off
+    early_stop_min_delta: float = 0.0  # dB of mean validation uSDR that count as an improvement
     log_every_steps: int = 10
     tensorboard: bool = True
     audio_examples: bool = True

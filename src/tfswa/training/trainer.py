@@ -284,11 +284,11 @@ class Trainer:
             model = self.eval_model()
             extra = {"step": self.step, "valid_usdr": scores, "valid_tracks": [t.name for t in self.valid_tracks]}
             save_model(model, self.run_dir / "last", extra=extra)
+            improved = record["valid_mean"] > self.best + self.cfg.trainer.early_stop_min_delta
+            self.bad_validations = 0 if improved else self.bad_validations + 1
             if record["valid_mean"] > self.best:
-                self.best, self.bad_validations = record["valid_mean"], 0
+                self.best = record["valid_mean"]
                 save_model(model, self.run_dir / "best", extra=extra)
-            else:
-                self.bad_validations += 1
             patience = self.cfg.trainer.early_stop_patience
             stop = patience > 0 and self.bad_validations >= patience
             if stop:
