@@ -197,6 +197,75 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from tfswa.evaluation.oracle import ORACLES, oracle_separate
+    from tfswa.evaluation.runner import evaluate, list_tracks, read_estimates, table, write_reports
+
+    chosen = [x for x in (args.model, args.estimates, args.oracle) if x]
+    if len(chosen) != 1:
+        raise UserError("give exactly one of -m MODEL, --estimates DIR, --oracle METHOD")
+    if args.jobs < 1:
+        raise UserError("--jobs must be >= 1")
+    tracks = list_tracks(args.root, args.subset, args.tracks)
+    if args.model:
+        from tfswa.checkpoint import load_model
+        from tfswa.separator import Separator, model_name
+
+        model = load_model(args.model)
+        separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
+                              two_stems=args.two_stems, allow_untrained=args.allow_untrained)
+        label = model_name(model, args.model)
+        if model.sample_rate != tracks[0].sample_rate:
+            raise UserError(f"model rate {model.sample_rate} Hz differs from the data's {tracks[0].sample_rate} Hz")
+
+        def estimate(track, mixture, refs):
+            est = separator.separate(mixture, track.sample_rate)
+            return {("accompaniment" if k.startswith("no_") else k): v.numpy() for k, v in est.items()}
+    elif args.estimates:
+        folder = Path(args.estimates)
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such estimates folder")
+        label = folder.name
+
+        def estimate(track, mixture, refs):
+            return read_estimates(folder, track)
+    else:
+        if args.oracle not in ORACLES:
+            raise UserError(f"unknown oracle {args.oracle!r} (known: {', '.join(ORACLES)})")
+        from tfswa.models import preset_config
+
+        stft_cfg = preset_config(args.stft_preset).stft
+        label = f"oracle {args.oracle.upper()} (STFT {stft_cfg.n_fft}/{stft_cfg.hop_length})"
+
+        def estimate(track, mixture, refs):
+            four = {k: v for k, v in refs.items() if k != "accompaniment"}
+            out = oracle_separate(args.oracle, four, stft_cfg)
+            if "accompaniment" in refs and "vocals" in refs:
+                pair = oracle_separate(args.oracle, {"vocals": refs["vocals"], "accompaniment": refs["accompaniment"]},
+                                       stft_cfg)
+                out["accompaniment"] = pair["accompaniment"]
+            return {k: v.astype(np.float32) for k, v in out.items()}
+
+    outdir = Path(args.output or f"evaluation/{label.split(' (')[0].replace(' ', '-')}")
+    with tqdm(total=len(tracks), unit="track", disable=args.quiet or None, dynamic_ncols=True) as bar:
+        result = evaluate(tracks, estimate, outdir, args.subset, jobs=args.jobs, save_estimates=args.save_estimates,
+                          progress=lambda name: bar.update())
+    write_reports(result, outdir, label, compare=args.compare)
+    print(f"{label}: {len(result.tracks)} tracks scored, {len(result.failed)} failed -> {outdir}")
+    if result.tracks:
+        print(table(result.summary, "median"))
+    if args.compare:
+        from tfswa.evaluation.runner import compare_table
+
+        print(compare_table(result.summary, label))
+    for name, error in result.failed.items():
+        print(f"tfswa evaluate: error: {name}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -249,6 +318,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=200 data.root=/data")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model, a folder of estimates or an oracle with museval")
+    p.add_argument("-m", "--model", help="model directory or preset to separate with")
+    p.add_argument("--estimates", help="folder of <track>/<stem>.wav estimates (e.g. from tfswa separate)")
+    p.add_argument("--oracle", help="oracle baseline from the true stems: irm1, irm2, ibm1, ibm2, mwf")
+    p.add_argument("--root", required=True, help="dataset root in MUSDB18-HQ layout")
+    p.add_argument("--subset", default="test", help="subset folder under ROOT (default test)")
+    p.add_argument("--tracks", help="the first N tracks, or comma-separated track names")
+    p.add_argument("-o", "--output", help="report folder (default evaluation/<system>)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="tracks scored in parallel (default 1)")
+    p.add_argument("--save-estimates", action="store_true", help="also write the estimates under OUTPUT/estimates")
+    p.add_argument("--compare", action="store_true", help="add a table beside published MUSDB18 figures")
+    p.add_argument("--two-stems", metavar="STEM", help="model mode: STEM and accompaniment")
+    p.add_argument("--shifts", type=int, default=0)
+    p.add_argument("--wiener-iters", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--stft-preset", default="tfswa-resunet", help="oracle mode: whose STFT to use")
+    p.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("synth", help="write a synthetic multitrack corpus in MUSDB18-HQ layout")
     p.add_argument("outdir", help="corpus root: OUTDIR/{train,test}/<track>/{mixture,vocals,drums,bass,other}.wav")

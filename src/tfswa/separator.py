@@ -54,6 +54,11 @@ def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = Non
     return model.preset or model.architecture
 
 
+def track_name(path: Path) -> str:
+    """The ``{track}`` of output names: the file's stem, or its folder's name for a MUSDB-style ``mixture.wav``."""
+    return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
+
+
 def output_to_spectrogram(model: SpectrogramCore, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
     """Model output ``(B, S, C, T, F)`` + mixture STFT ``(B, C, F, T)`` → source STFTs ``(B, S, C, F, T)``.
 
@@ -213,7 +218,7 @@ class Separator:
             out_ch = output_channels(info)
             total = _resampled_length(info.frames, info.sample_rate, self.sample_rate)
             targets = {
-                stem: Path(out_dir) / filename.format(track=path.stem, stem=stem, ext=fmt) for stem in self.stems
+                stem: Path(out_dir) / filename.format(track=track_name(path), stem=stem, ext=fmt) for stem in self.stems
             }
             writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}
             try:

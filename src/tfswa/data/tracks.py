@@ -49,7 +49,8 @@ class Track:
         return audio
 
 
-def _track_from_folder(folder: Path, exclude: tuple[str, ...] = (MIXTURE,)) -> Track | None:
+def track_from_folder(folder: Path, exclude: tuple[str, ...] = (MIXTURE,)) -> Track | None:
+    """The track whose stems are the audio files in ``folder`` (``mixture`` excluded); None when there are none."""
     files = {p.stem: p for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix.lower() in STEM_EXTENSIONS and p.stem not in exclude}
     if not files:
@@ -73,7 +74,7 @@ def find_tracks(root: str | Path, layout: str = "musdb", subset: str = "train") 
         base = root
     if not base.is_dir():
         raise DataError(f"{base}: no such dataset folder")
-    tracks = [t for t in (_track_from_folder(p) for p in sorted(base.iterdir()) if p.is_dir()) if t is not None]
+    tracks = [t for t in (track_from_folder(p) for p in sorted(base.iterdir()) if p.is_dir()) if t is not None]
     if not tracks:
         raise DataError(f"{base}: no track folders with audio stems")
     return tracks

@@ -26,7 +26,8 @@ from tfswa.synth.midi import write_part_midi
 
 SPLITS = {"train": 0, "test": 1}
 SUBTYPES = {"float": "FLOAT", "pcm24": "PCM_24"}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+NOISE_FLOOR = 1e-5  # RMS of the noise floor added to each playing stem (-100 dBFS)
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; argument SF_FALSE turns the PEAK chunk off
 
 
@@ -104,7 +105,13 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
     peak = max(float(np.abs(x).max()) for x in (mixture, *stems.values())) * scale
     if peak > 0.95:
         scale *= 0.95 / peak
-    out = {stem: _quantise((x * scale).T, options.audio_format) for stem, x in stems.items()}
+    # A noise floor at -100 dBFS on every stem that plays, as recordings have: without it, spans of exact digital
+    # silence make BSS Eval's least-squares projections singular (museval then reports nonsense SIR/SAR).
+    for x in stems.values():
+        if x.any():
+            x *= scale
+            x += NOISE_FLOOR * mix_rng.standard_normal(x.shape)
+    out = {stem: _quantise(x.T, options.audio_format) for stem, x in stems.items()}
     mix = np.sum([out[s].astype(np.float64) for s in STEMS], axis=0)
     out["mixture"] = _quantise(mix, options.audio_format, exact=True)
 

@@ -1,0 +1,234 @@
+"""``tfswa evaluate``: estimates from a model, a folder or an oracle, scored per track with museval, summarised.
+
+Output folder: ``<subset>/<track>.json`` (museval's per-track JSON, readable by ``museval.EvalStore``),
+``summary.json`` and ``summary.md``; ``estimates/<track>/<stem>.wav`` with ``save_estimates``.
+Arrays: (C, L) per stem inside, (L, C) for museval and files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tfswa.data.tracks import Track, track_from_folder
+from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
+
+METRICS = ("SDR", "SIR", "ISR", "SAR")
+STEM_ALIASES = {"no_vocals": "accompaniment"}
+ESTIMATE_EXTENSIONS = (".wav", ".flac")
+# Published MUSDB18 figures (not re-measured here): SDR, median over tracks of median over 1 s windows.
+PUBLISHED = {
+    "TFSWA-ResUNet (Yao et al. 2025)": {"vocals": 9.16, "drums": 6.68, "bass": 6.15, "other": 5.56},
+    "IRM2 oracle (sigsep, MUSDB18)": {"vocals": 9.43, "drums": 8.45, "bass": 7.12, "other": 7.85,
+                                      "accompaniment": 15.64},
+}
+
+
+@dataclass
+class EvalResult:
+    tracks: dict[str, dict] = field(default_factory=dict)  # name → {target: {SDR…, uSDR, cSDR}}
+    failed: dict[str, str] = field(default_factory=dict)  # name → error line
+    summary: dict = field(default_factory=dict)
+
+
+def list_tracks(root: str | Path, subset: str = "test", select: str | None = None) -> list[Track]:
+    """Tracks of ``root/subset`` (MUSDB18-HQ layout); ``select`` = a count ("5") or comma-separated names."""
+    base = Path(root) / subset
+    if not base.is_dir():
+        raise FileNotFoundError(f"{base}: no such folder (expected ROOT/{subset}/<track>/<stem>.wav)")
+    tracks = [t for t in (track_from_folder(p) for p in sorted(base.iterdir()) if p.is_dir()) if t is not None]
+    if not tracks:
+        raise FileNotFoundError(f"{base}: no track folders with stems")
+    if select:
+        if select.isdigit():
+            tracks = tracks[: int(select)]
+        else:
+            wanted = [s.strip() for s in select.split(",") if s.strip()]
+            known = {t.name: t for t in tracks}
+            missing = [w for w in wanted if w not in known]
+            if missing:
+                raise FileNotFoundError(f"no such track in {base}: {missing[0]}")
+            tracks = [known[w] for w in wanted]
+    return tracks
+
+
+def references(track: Track) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """True stems (C, L) — with ``accompaniment`` = the non-vocal stems when vocals exist — and the mixture."""
+    stems = {name: track.read(name) for name in track.stems}
+    if "vocals" in stems and len(stems) > 1 and "accompaniment" not in stems:
+        stems["accompaniment"] = np.sum([a for n, a in stems.items() if n != "vocals"], axis=0)
+    mixture_file = track.stems[next(iter(track.stems))].parent / "mixture.wav"
+    if mixture_file.is_file():
+        audio, _ = sf.read(mixture_file, dtype="float32", always_2d=True)
+        mixture = np.zeros((2, track.length), np.float32)
+        m = min(track.length, len(audio))
+        mixture[:, :m] = (np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]).T[:, :m]
+    else:
+        mixture = np.sum([a for n, a in stems.items() if n != "accompaniment"], axis=0)
+    return stems, mixture
+
+
+def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
+    """``folder/<track>/<stem>.wav`` (as ``tfswa separate`` writes them), fitted to the track's length."""
+    base = folder / track.name
+    if not base.is_dir():
+        raise FileNotFoundError(f"no estimates for {track.name} in {folder}")
+    out: dict[str, np.ndarray] = {}
+    for path in sorted(base.iterdir()):
+        if path.suffix.lower() not in ESTIMATE_EXTENSIONS:
+            continue
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        if rate != track.sample_rate:
+            raise ValueError(f"{path}: {rate} Hz, the reference is {track.sample_rate} Hz")
+        audio = (np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]).T
+        fitted = np.zeros((2, track.length), np.float32)
+        m = min(track.length, audio.shape[1])
+        fitted[:, :m] = audio[:, :m]
+        out[STEM_ALIASES.get(path.stem, path.stem)] = fitted
+    if not out:
+        raise FileNotFoundError(f"{base}: no estimate files")
+    return out
+
+
+def add_accompaniment(estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A 4-stem estimate also gives accompaniment = drums + bass + other (scored with vocals as a pair)."""
+    if "accompaniment" not in estimates and {"vocals", "drums", "bass", "other"} <= set(estimates):
+        estimates = {**estimates, "accompaniment": estimates["drums"] + estimates["bass"] + estimates["other"]}
+    return estimates
+
+
+def score_track(name: str, refs: dict[str, np.ndarray], ests: dict[str, np.ndarray], rate: int,
+                json_path: str | None) -> dict[str, dict[str, float]]:
+    """museval scores (median over windows) plus uSDR and cSDR per target; writes museval's JSON."""
+    targets = [t for t in refs if t in ests]
+    if not targets:
+        raise ValueError(f"{name}: no estimate matches a reference stem ({', '.join(refs)})")
+    r = {t: refs[t].T.astype(np.float64) for t in targets}
+    e = {t: ests[t].T.astype(np.float64) for t in targets}
+    store = museval_scores(name, r, e, rate)
+    out = track_summary(store)
+    for t in targets:
+        out.setdefault(t, {m: float("nan") for m in METRICS})
+        out[t]["uSDR"] = usdr(r[t], e[t])
+        out[t]["cSDR"] = csdr(r[t], e[t], rate)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(json_path).with_suffix(".json.tmp")
+        tmp.write_text(store.json)
+        os.replace(tmp, json_path)
+    return out
+
+
+def summarise(tracks: dict[str, dict[str, dict[str, float]]]) -> dict:
+    """Per target and metric: median and mean over tracks of the per-track values (NaN tracks skipped)."""
+    targets = sorted({t for scores in tracks.values() for t in scores}, key=_target_order)
+    summary: dict = {"tracks": len(tracks), "median": {}, "mean": {}}
+    for t in targets:
+        for agg, fn in (("median", np.nanmedian), ("mean", np.nanmean)):
+            row = {}
+            for m in (*METRICS, "uSDR", "cSDR"):
+                vals = np.array([s[t][m] for s in tracks.values() if t in s], dtype=np.float64)
+                row[m] = float(fn(vals)) if np.isfinite(vals).any() else float("nan")
+            summary[agg][t] = row
+    return summary
+
+
+def _target_order(name: str) -> tuple[int, str]:
+    order = ("vocals", "drums", "bass", "other", "accompaniment")
+    return (order.index(name) if name in order else len(order), name)
+
+
+def table(summary: dict, agg: str = "median") -> str:
+    cols = (*METRICS, "uSDR", "cSDR")
+    lines = ["| target | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for t, row in summary[agg].items():
+        lines.append(f"| {t} | " + " | ".join("—" if not np.isfinite(row[c]) else f"{row[c]:.2f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def compare_table(summary: dict, label: str) -> str:
+    systems = {f"{label} (this data, measured)": {t: r["SDR"] for t, r in summary["median"].items()}}
+    systems.update({f"{k} — published, not re-measured": v for k, v in PUBLISHED.items()})
+    targets = [t for t in ("vocals", "drums", "bass", "other", "accompaniment")]
+    lines = ["| system (SDR, dB) | " + " | ".join(targets) + " |", "|---|" + "---:|" * len(targets)]
+    for name, row in systems.items():
+        cells = ["—" if t not in row or not np.isfinite(row[t]) else f"{row[t]:.2f}" for t in targets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _job(args: tuple) -> tuple[str, dict | None, str | None]:
+    name, refs, ests, rate, json_path = args
+    try:
+        return name, score_track(name, refs, ests, rate, json_path), None
+    except Exception as exc:  # one failing track must not lose the others
+        return name, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def evaluate(tracks: list[Track], estimate: Callable[[Track, np.ndarray, dict], dict[str, np.ndarray]],
+             outdir: str | Path, subset: str = "test", jobs: int = 1, save_estimates: bool = False,
+             progress: Callable[[str], None] | None = None) -> EvalResult:
+    """Score every track; ``estimate(track, mixture, references)`` returns (C, L) stems. Writes the reports."""
+    outdir = Path(outdir)
+    result = EvalResult()
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    pending = []
+    try:
+        for track in tracks:
+            try:
+                refs, mixture = references(track)
+                ests = add_accompaniment(estimate(track, mixture, refs))
+            except Exception as exc:
+                result.failed[track.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                if progress:
+                    progress(track.name)
+                continue
+            if save_estimates:
+                for stem, audio in ests.items():
+                    path = outdir / "estimates" / track.name / f"{stem}.wav"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    sf.write(path, audio.T, track.sample_rate, subtype="FLOAT")
+            job = (track.name, refs, ests, track.sample_rate, str(outdir / subset / f"{track.name}.json"))
+            if pool is None:
+                pending.append(_job(job))
+                if progress:
+                    progress(track.name)
+            else:
+                pending.append(pool.submit(_job, job))
+        for item in pending:
+            name, scores, error = item if pool is None else item.result()
+            if pool is not None and progress:
+                progress(name)
+            if error:
+                result.failed[name] = error
+            else:
+                result.tracks[name] = scores
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    result.summary = summarise(result.tracks) if result.tracks else {"tracks": 0, "median": {}, "mean": {}}
+    return result
+
+
+def write_reports(result: EvalResult, outdir: str | Path, label: str, compare: bool = False) -> None:
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    data = {"system": label, **result.summary, "per_track": result.tracks, "failed": result.failed}
+    (outdir / "summary.json").write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+    md = [f"# Evaluation: {label}", "",
+          f"{result.summary['tracks']} tracks; BSS Eval v4 (museval) on 1 s windows, median over windows then "
+          "median over tracks; uSDR = whole-track SDR, cSDR = median of 1 s chunk SDRs.", "",
+          "## Median over tracks", "", table(result.summary, "median"), "", "## Mean over tracks", "",
+          table(result.summary, "mean"), ""]
+    if compare:
+        md += ["## Beside published figures", "", compare_table(result.summary, label), ""]
+    if result.failed:
+        md += ["## Failed tracks", ""] + [f"- {n}: {e}" for n, e in result.failed.items()] + [""]
+    (outdir / "summary.md").write_text("\n".join(md))

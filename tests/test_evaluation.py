@@ -1,0 +1,128 @@
+"""Evaluation: our scores are museval's, oracles beat trivial estimates, folders of estimates, reports, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfswa.cli import main
+from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
+from tfswa.evaluation.oracle import oracle_separate
+from tfswa.evaluation.runner import list_tracks, references, score_track
+from tfswa.models import preset_config
+from tfswa.synth.corpus import SynthOptions, generate_corpus
+
+FOUR = ("vocals", "drums", "bass", "other")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eval-syn")
+    generate_corpus(root, 0, 3, SynthOptions(seconds=5.0, seed=21, renderer="builtin"))
+    return root
+
+
+def test_scores_equal_a_direct_museval_call(corpus: Path):
+    import museval
+
+    track = list_tracks(corpus, "test")[0]
+    refs, _ = references(track)
+    rng = np.random.default_rng(0)
+    ests = {k: v + 0.05 * rng.standard_normal(v.shape).astype(np.float32) for k, v in refs.items()}
+    ours = score_track(track.name, refs, ests, 44100, None)
+    joint = [t for t in FOUR if np.any(refs[t])]
+    sdr, isr, sir, sar = museval.evaluate([refs[t].T for t in joint], [ests[t].T for t in joint])
+    for i, t in enumerate(joint):
+        if t == "vocals":
+            continue  # vocals are scored in the vocals/accompaniment pair, as museval.eval_mus_track does
+        for metric, values in (("SDR", sdr), ("SIR", sir), ("ISR", isr), ("SAR", sar)):
+            assert ours[t][metric] == pytest.approx(np.nanmedian(values[i]), abs=1e-4), (t, metric)
+    pair_sdr = museval.evaluate([refs["vocals"].T, refs["accompaniment"].T],
+                                [ests["vocals"].T, ests["accompaniment"].T])[0]
+    assert ours["vocals"]["SDR"] == pytest.approx(np.nanmedian(pair_sdr[0]), abs=1e-4)
+    assert ours["accompaniment"]["SDR"] == pytest.approx(np.nanmedian(pair_sdr[1]), abs=1e-4)
+    # museval's JSON round trip through its own EvalStore-compatible reader
+    store = museval_scores(track.name, {t: refs[t].T for t in joint}, {t: ests[t].T for t in joint}, 44100)
+    frame_table = museval.json2df(json.loads(store.json), track.name)
+    assert set(frame_table["target"]) == set(joint)
+    assert track_summary(store)["drums"]["SDR"] == pytest.approx(ours["drums"]["SDR"], abs=1e-4)
+
+
+def test_usdr_and_csdr():
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal((44100 * 3, 2))
+    noise = 0.1 * rng.standard_normal(s.shape)
+    assert usdr(s, s + noise) == pytest.approx(10 * np.log10(np.sum(s**2) / np.sum(noise**2)))
+    quiet_then_loud = np.concatenate([np.zeros((44100, 2)), s[:44100 * 2]])
+    assert csdr(quiet_then_loud, quiet_then_loud + 0.1 * quiet_then_loud, 44100) == pytest.approx(20.0)
+    assert np.isnan(usdr(np.zeros((10, 2)), np.ones((10, 2))))
+
+
+@pytest.mark.parametrize("method", ["irm1", "irm2", "ibm1", "ibm2", "mwf"])
+def test_oracles_beat_the_mixture_and_sum_sensibly(corpus: Path, method: str):
+    track = list_tracks(corpus, "test")[0]
+    refs, mixture = references(track)
+    four = {k: refs[k] for k in FOUR}
+    est = oracle_separate(method, four, preset_config("tfswa-resunet-tiny").stft)
+    for k in FOUR:
+        if np.any(four[k]):
+            assert usdr(four[k].T, est[k].T) > usdr(four[k].T, mixture.T) + 3.0, (method, k)
+    if method.startswith("irm") or method == "mwf":  # ratio masks and the Wiener filter are conservative
+        total = sum(est.values())
+        assert usdr(mixture.T, total.T) > 30
+
+
+def test_cli_oracle_and_model_and_estimates(corpus: Path, tmp_path: Path, capsys):
+    out = tmp_path / "irm2"
+    assert main(["evaluate", "--oracle", "irm2", "--root", str(corpus), "-o", str(out), "-j", "2", "-q",
+                 "--compare", "--stft-preset", "tfswa-resunet-tiny"]) == 0
+    printed = capsys.readouterr().out
+    assert "published, not re-measured" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tracks"] == 3 and not summary["failed"]
+    assert summary["median"]["vocals"]["SDR"] > 5
+    assert len(list((out / "test").glob("*.json"))) == 3
+    assert "| vocals |" in (out / "summary.md").read_text()
+
+    # a folder written by `tfswa separate` is read by --estimates and gives the numbers of -m on the same model
+    model = tmp_path / "model"
+    assert main(["init", "tfswa-resunet-tiny", str(model)]) == 0
+    mixtures = sorted(str(p / "mixture.wav") for p in (corpus / "test").iterdir())
+    assert main(["separate", "-m", str(model), *mixtures, "-o", str(tmp_path / "sep"), "--allow-untrained",
+                 "-q"]) == 0
+    separated = tmp_path / "sep" / "model"
+    assert sorted(p.name for p in separated.iterdir()) == sorted(p.name for p in (corpus / "test").iterdir())
+    by_folder, by_model = tmp_path / "by-folder", tmp_path / "by-model"
+    assert main(["evaluate", "--estimates", str(separated), "--root", str(corpus), "-o", str(by_folder), "-q"]) == 0
+    assert main(["evaluate", "-m", str(model), "--allow-untrained", "--root", str(corpus), "-o", str(by_model),
+                 "-q"]) == 0
+    a = json.loads((by_folder / "summary.json").read_text())["median"]
+    b = json.loads((by_model / "summary.json").read_text())["median"]
+    assert a.keys() == b.keys() >= set(FOUR)
+    for t in FOUR:
+        assert a[t]["uSDR"] == pytest.approx(b[t]["uSDR"], abs=0.05)
+    irm = summary["median"]
+    assert all(irm[t]["uSDR"] > a[t]["uSDR"] for t in FOUR if np.isfinite(a[t]["uSDR"]))
+
+
+def test_cli_evaluate_errors(corpus: Path, tmp_path: Path, capsys):
+    assert main(["evaluate", "--root", str(corpus)]) == 2
+    assert main(["evaluate", "--oracle", "nope", "--root", str(corpus)]) == 2
+    assert main(["evaluate", "--oracle", "irm2", "--root", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("tfswa evaluate: error:") for line in err)
+    # one track without estimates fails alone; the others are still scored and reported
+    partial = tmp_path / "partial"
+    first = sorted(p.name for p in (corpus / "test").iterdir())[0]
+    (partial / first).mkdir(parents=True)
+    import soundfile as sf
+
+    for stem in FOUR:
+        sf.write(partial / first / f"{stem}.wav", np.zeros((100, 2), np.float32) + 0.01, 44100)
+    assert main(["evaluate", "--estimates", str(partial), "--root", str(corpus), "-o", str(tmp_path / "r"),
+                 "-q"]) == 1
+    report = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert report["tracks"] == 1 and len(report["failed"]) == 2
