@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfswa.training.losses import SILENT_RMS
+
 FOUR = ("vocals", "drums", "bass", "other")
 
 
@@ -43,10 +45,16 @@ def museval_scores(name: str, references: dict[str, np.ndarray], estimates: dict
 
 
 def usdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """10·log10(Σ s² / Σ (s − ŝ)²) over the whole track (NaN when the reference is silent)."""
-    num = float(np.sum(np.square(reference, dtype=np.float64)))
-    den = float(np.sum(np.square(reference.astype(np.float64) - estimate)))
-    return 10 * np.log10(num / max(den, 1e-20)) if num > 0 else float("nan")
+    """10·log10(Σ s² / Σ (s − ŝ)²) over the whole track; NaN when the reference is silent (RMS < −60 dBFS).
+
+    The same definition as the trainer's validation (:func:`tfswa.training.losses.usdr`).
+    """
+    ref = reference.astype(np.float64)
+    num = float(np.sum(np.square(ref)))
+    if num <= SILENT_RMS**2 * ref.size:
+        return float("nan")
+    den = float(np.sum(np.square(ref - estimate)))
+    return 10 * np.log10(num / max(den, 1e-20))
 
 
 def csdr(reference: np.ndarray, estimate: np.ndarray, rate: int, chunk: float = 1.0) -> float:
