@@ -86,6 +86,12 @@ def test_cli_oracle_and_model_and_estimates(corpus: Path, tmp_path: Path, capsys
     assert summary["median"]["vocals"]["SDR"] > 5
     assert len(list((out / "test").glob("*.json"))) == 3
     assert "| vocals |" in (out / "summary.md").read_text()
+    import museval  # museval's own store reads our JSON folder and aggregates to the same medians
+
+    store = museval.EvalStore()
+    store.add_eval_dir(str(out))
+    agg = store.agg_frames_tracks_scores()
+    assert agg["vocals"]["SDR"] == pytest.approx(summary["median"]["vocals"]["SDR"], abs=1e-3)
 
     # a folder written by `tfswa separate` is read by --estimates and gives the numbers of -m on the same model
     model = tmp_path / "model"
