@@ -204,6 +204,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tfswa.evaluation.oracle import ORACLES, oracle_separate
     from tfswa.evaluation.runner import evaluate, list_tracks, read_estimates, table, write_reports
 
+    try:
+        import museval  # noqa: F401  (its dependency stempeg looks for ffmpeg at import time)
+    except Exception as exc:  # ImportError, or stempeg's complaint about a missing ffmpeg
+        raise UserError(f"museval cannot be imported ({str(exc).splitlines()[0]}); install ffmpeg "
+                        "(apt-get install ffmpeg) and museval (pip install museval)") from None
     chosen = [x for x in (args.model, args.estimates, args.oracle) if x]
     if len(chosen) != 1:
         raise UserError("give exactly one of -m MODEL, --estimates DIR, --oracle METHOD")
