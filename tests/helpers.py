@@ -24,3 +24,12 @@ class FixedMaskModel(SpectrogramCore):
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, c, t, f = mag.shape
         return self.masks.view(1, -1, 1, 1, 1).expand(b, -1, c, t, f)
+
+
+def synth_corpus(factory, name: str, tracks: int, test_tracks: int, seconds: float, seed: int):
+    """A small MUSDB18-HQ-layout corpus from the built-in synthesiser, in a pytest temporary folder."""
+    from tfswa.synth.corpus import SynthOptions, generate_corpus
+
+    root = factory.mktemp(name)
+    generate_corpus(root, tracks, test_tracks, SynthOptions(seconds=seconds, seed=seed, renderer="builtin"))
+    return root

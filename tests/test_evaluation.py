@@ -8,21 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import synth_corpus
 from tfswa.cli import main
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
 from tfswa.evaluation.oracle import oracle_separate
 from tfswa.evaluation.runner import list_tracks, references, score_track
 from tfswa.models import preset_config
-from tfswa.synth.corpus import SynthOptions, generate_corpus
 
 FOUR = ("vocals", "drums", "bass", "other")
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("eval-syn")
-    generate_corpus(root, 0, 3, SynthOptions(seconds=5.0, seed=21, renderer="builtin"))
-    return root
+    return synth_corpus(tmp_path_factory, "eval-syn", 0, 3, seconds=5.0, seed=21)
 
 
 def test_scores_equal_a_direct_museval_call(corpus: Path):

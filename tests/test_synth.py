@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import istft, stft
 
+from helpers import synth_corpus
 from tfswa.cli import main
 from tfswa.synth import instruments as gm
 from tfswa.synth.compose import STEMS, Note, Part, compose_song
@@ -41,9 +42,7 @@ needs_fluidsynth = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("syn")
-    generate_corpus(root, 3, 1, SynthOptions(seconds=8.0, seed=5, renderer="builtin"))
-    return root
+    return synth_corpus(tmp_path_factory, "syn", 3, 1, seconds=8.0, seed=5)
 
 
 def _read(track: Path, name: str) -> np.ndarray:

@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
+from helpers import synth_corpus
 from tfswa.cli import main
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import MUSDB_VALIDATION, DataError, find_tracks, split_tracks
 from tfswa.models import create_model
-from tfswa.synth.corpus import SynthOptions, generate_corpus
 from tfswa.training.config import AugmentSection, ConfigError, LossSection, load_config
 from tfswa.training.losses import SeparationLoss, usdr
 from tfswa.training.trainer import lr_factor, param_groups
@@ -29,9 +29,7 @@ STEMS = ("vocals", "drums", "bass", "other")
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("train-syn")
-    generate_corpus(root, 5, 0, SynthOptions(seconds=4.0, seed=8, renderer="builtin"))
-    return root
+    return synth_corpus(tmp_path_factory, "train-syn", 5, 0, seconds=4.0, seed=8)
 
 
 def _common(corpus: Path, out: Path) -> list[str]:

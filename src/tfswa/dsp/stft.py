@@ -10,22 +10,24 @@ import torch
 from tfswa.config import STFTConfig
 
 
-def _window(cfg: STFTConfig, device: torch.device) -> torch.Tensor:
-    return torch.hann_window(cfg.n_fft, periodic=True, device=device)
+def _window(cfg: STFTConfig, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.hann_window(cfg.n_fft, periodic=True, device=device, dtype=dtype)
 
 
 def stft(wave: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    """``(..., L)`` real → ``(..., F, T)`` complex, ``T = cfg.frames(L)``."""
+    """``(..., L)`` real → ``(..., F, T)`` complex, ``T = cfg.frames(L)``; float64 stays float64, else float32."""
     lead = wave.shape[:-1]
-    spec = torch.stft(wave.reshape(-1, wave.shape[-1]).float(), cfg.n_fft, cfg.hop_length,
-                      window=_window(cfg, wave.device), center=cfg.center, pad_mode="reflect",
-                      return_complex=True)
+    x = wave.reshape(-1, wave.shape[-1])
+    x = x if x.dtype == torch.float64 else x.float()
+    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=_window(cfg, wave.device, x.dtype), center=cfg.center,
+                      pad_mode="reflect", return_complex=True)
     return spec.view(*lead, *spec.shape[-2:])
 
 
 def istft(spec: torch.Tensor, cfg: STFTConfig, length: int) -> torch.Tensor:
     """``(..., F, T)`` complex → ``(..., length)`` real (inverse of :func:`stft`)."""
     lead = spec.shape[:-2]
+    dtype = torch.float64 if spec.dtype == torch.complex128 else torch.float32
     wave = torch.istft(spec.reshape(-1, *spec.shape[-2:]), cfg.n_fft, cfg.hop_length,
-                       window=_window(cfg, spec.device), center=cfg.center, length=length)
+                       window=_window(cfg, spec.device, dtype), center=cfg.center, length=length)
     return wave.view(*lead, length)

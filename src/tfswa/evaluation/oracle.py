@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from tfswa.config import STFTConfig
+from tfswa.dsp.stft import istft, stft
 from tfswa.dsp.wiener import wiener
 
 ORACLES = ("irm1", "irm2", "ibm1", "ibm2", "mwf")
@@ -23,8 +24,8 @@ def oracle_separate(method: str, stems: dict[str, np.ndarray], cfg: STFTConfig, 
     names = list(stems)
     sources = torch.from_numpy(np.stack([stems[n] for n in names]).astype(np.float64))  # (S, C, L)
     mix = sources.sum(0)
-    x = _stft64(mix, cfg)  # (C, F, T)
-    s = torch.stack([_stft64(src, cfg) for src in sources])  # (S, C, F, T)
+    x = stft(mix, cfg)  # (C, F, T), float64 in, complex128 out
+    s = stft(sources, cfg)  # (S, C, F, T)
     if method == "mwf":
         est = wiener(s[None].to(torch.complex64), x[None].to(torch.complex64), iterations=1)[0].to(torch.complex128)
     else:
@@ -32,18 +33,5 @@ def oracle_separate(method: str, stems: dict[str, np.ndarray], cfg: STFTConfig, 
         ratio = power / (power.sum(0, keepdim=True) + eps)
         mask = ratio if method.startswith("irm") else (ratio > 0.5).to(ratio.dtype)
         est = mask * x[None]
-    waves = _istft64(est, cfg, mix.shape[-1])
+    waves = istft(est, cfg, mix.shape[-1])
     return {n: waves[i].numpy() for i, n in enumerate(names)}
-
-
-def _stft64(wave: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64)
-    return torch.stft(wave.reshape(-1, wave.shape[-1]), cfg.n_fft, cfg.hop_length, window=window, center=cfg.center,
-                      pad_mode="reflect", return_complex=True).view(*wave.shape[:-1], cfg.n_bins, -1)
-
-
-def _istft64(spec: torch.Tensor, cfg: STFTConfig, length: int) -> torch.Tensor:
-    window = torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64)
-    flat = spec.reshape(-1, *spec.shape[-2:])
-    out = torch.istft(flat, cfg.n_fft, cfg.hop_length, window=window, center=cfg.center, length=length)
-    return out.view(*spec.shape[:-2], length)
