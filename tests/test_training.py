@@ -105,6 +105,29 @@ def test_validation_split_and_test_subset_refused(corpus: Path, tmp_path: Path):
     assert [t.name for t in valid] == [MUSDB_VALIDATION[0]]
 
 
+def test_musdb18_stem_files_are_decoded_once(tmp_path: Path):
+    """MUSDB18 .stem.mp4 (AAC) through musdb: decoded into the HQ layout, each stem where it belongs."""
+    import stempeg
+
+    sr, n = 44100, 44100 * 2
+    t = np.arange(n) / sr
+    freqs = {"drums": 220.0, "bass": 110.0, "other": 880.0, "vocals": 440.0}  # musdb stream order: mix, d, b, o, v
+    stems = np.stack([np.stack([0.2 * np.sin(2 * np.pi * f * t)] * 2, axis=1) for f in freqs.values()])
+    (tmp_path / "train").mkdir()
+    stempeg.write_stems(str(tmp_path / "train" / "Some Band - Some Song.stem.mp4"),
+                        np.concatenate([stems.sum(0, keepdims=True), stems]).astype(np.float32), sample_rate=sr)
+    tracks = find_tracks(tmp_path, "musdb-stems")
+    assert [t.name for t in tracks] == ["Some Band - Some Song"] and set(tracks[0].stems) == set(STEMS)
+    for stem, f in freqs.items():
+        audio = tracks[0].read(stem)[0]
+        spectrum = np.abs(np.fft.rfft(audio))
+        assert np.fft.rfftfreq(len(audio), 1 / sr)[spectrum.argmax()] == pytest.approx(f, abs=2.0), stem
+    decoded = tmp_path / ".tfswa-decoded" / "train" / "Some Band - Some Song" / "vocals.wav"
+    stamp = decoded.stat().st_mtime_ns
+    find_tracks(tmp_path, "musdb-stems")
+    assert decoded.stat().st_mtime_ns == stamp  # not decoded twice
+
+
 def test_examples_are_reproducible_and_consistent(corpus: Path):
     tracks = find_tracks(corpus)
     aug = AugmentSection(remix=0.5, speed=0.5, mixup=0.3, polarity=0.3)

@@ -63,9 +63,41 @@ def track_from_folder(folder: Path, exclude: tuple[str, ...] = (MIXTURE,)) -> Tr
     return Track(folder.name, files, length, rates.pop())
 
 
-def find_tracks(root: str | Path, layout: str = "musdb", subset: str = "train") -> list[Track]:
-    """Every track under ``root``: ``musdb`` layout reads ``root/subset/<track>``, ``folder`` reads ``root/<track>``."""
+def decode_stem_files(root: str | Path, subset: str, cache: str | Path) -> Path:
+    """Decode MUSDB18 ``root/subset/*.stem.mp4`` (through ``musdb``; needs ffmpeg) into the HQ layout under ``cache``.
+
+    Each track is decoded once (float WAV, written to a hidden folder and renamed when complete); returns ``cache``.
+    """
+    try:
+        import musdb
+    except Exception as exc:  # stempeg looks for ffmpeg at import time
+        raise DataError(f"reading .stem.mp4 needs musdb and ffmpeg ({str(exc).splitlines()[0]}); "
+                        "apt-get install ffmpeg") from None
+    db = musdb.DB(root=str(root), subsets=subset, is_wav=False)
+    if not len(db):
+        raise DataError(f"{Path(root) / subset}: no .stem.mp4 files")
+    for track in db:
+        final = Path(cache) / subset / track.name
+        if final.is_dir():
+            continue
+        tmp = final.with_name(f".{track.name}.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, source in track.sources.items():
+            sf.write(tmp / f"{name}.wav", source.audio.astype(np.float32), track.rate, subtype="FLOAT")
+        sf.write(tmp / f"{MIXTURE}.wav", track.audio.astype(np.float32), track.rate, subtype="FLOAT")
+        tmp.rename(final)
+    return Path(cache)
+
+
+def find_tracks(root: str | Path, layout: str = "musdb", subset: str = "train", decode_dir: str = "") -> list[Track]:
+    """Every track under ``root``: ``musdb`` layout reads ``root/subset/<track>``, ``folder`` reads ``root/<track>``,
+    ``musdb-stems`` decodes ``root/subset/*.stem.mp4`` once into ``decode_dir`` (default ``root/.tfswa-decoded``)."""
     root = Path(root)
+    if layout == "musdb-stems":
+        if subset == "test":
+            raise DataError("refusing to train on the MUSDB18 test subset (it is for evaluation only)")
+        root = decode_stem_files(root, subset, decode_dir or root / ".tfswa-decoded")
+        layout = "musdb"
     if layout == "musdb":
         if subset == "test":
             raise DataError("refusing to train on the MUSDB18 test subset (it is for evaluation only)")

@@ -42,7 +42,9 @@ class AugmentSection:
 @dataclass(frozen=True)
 class DataSection:
     root: str = ""
-    layout: str = "musdb"  # musdb: ROOT/train/<track>/<stem>.wav; folder: ROOT/<track>/<stem>.wav (any stems)
+    layout: str = "musdb"  # musdb: ROOT/train/<track>/<stem>.wav; folder: ROOT/<track>/<stem>.wav (any stems);
+    # musdb-stems: MUSDB18 ROOT/train/*.stem.mp4, decoded once (needs ffmpeg) into decode_dir
+    decode_dir: str = ""  # default ROOT/.tfswa-decoded
     valid_tracks: tuple[str, ...] = ()  # names; empty: the standard MUSDB18 split if present, else valid_fraction
     valid_fraction: float = 0.15
     segment_seconds: float = 3.0
@@ -141,7 +143,7 @@ def validate(cfg: TrainConfig) -> None:
         (t.max_steps >= 1 and t.steps_per_epoch >= 1, "trainer.max_steps and steps_per_epoch must be >= 1"),
         (o.name in ("adam", "adamw"), "optim.name must be adam or adamw"),
         (o.schedule in ("step", "cosine", "constant"), "optim.schedule must be step, cosine or constant"),
-        (d.layout in ("musdb", "folder"), "data.layout must be musdb or folder"),
+        (d.layout in ("musdb", "folder", "musdb-stems"), "data.layout must be musdb, folder or musdb-stems"),
         (d.segment_seconds > 0, "data.segment_seconds must be > 0"),
         (cfg.loss.wave_l1 + cfg.loss.mag_l1 + cfg.loss.mrstft > 0, "at least one loss weight must be > 0"),
         (len(cfg.model.sources) >= 1, "model.sources must name at least one stem"),

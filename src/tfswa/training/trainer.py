@@ -110,7 +110,7 @@ class Trainer:
         self.segment = round(cfg.data.segment_seconds * self.sr)
 
         d = cfg.data
-        tracks = find_tracks(d.root, d.layout, "train")
+        tracks = find_tracks(d.root, d.layout, "train", d.decode_dir)
         self.train_tracks, self.valid_tracks = split_tracks(tracks, tuple(d.valid_tracks), d.valid_fraction)
         check_sources(tracks, self.sources)
         self.dataset = SegmentDataset(self.train_tracks, self.sources, self.segment, d.augment, seed=t.seed,
