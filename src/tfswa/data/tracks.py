@@ -38,15 +38,19 @@ class Track:
 
     def read(self, stem: str, start: int = 0, frames: int = -1) -> np.ndarray:
         """(2, frames) float32 of ``stem`` from ``start`` (zero-padded past the end; mono duplicated)."""
-        frames = self.length - start if frames < 0 else frames
-        audio, _ = sf.read(self.stems[stem], start=start, frames=frames, dtype="float32", always_2d=True)
-        audio = audio.T
-        if audio.shape[0] == 1:
-            audio = np.repeat(audio, 2, axis=0)
-        audio = audio[:2]
-        if audio.shape[1] < frames:
-            audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
-        return audio
+        return read_stereo(self.stems[stem], start, self.length - start if frames < 0 else frames)
+
+
+def read_stereo(path: Path, start: int, frames: int) -> np.ndarray:
+    """(2, frames) float32 from ``path`` at ``start``: mono duplicated, extra channels dropped, zero-padded."""
+    audio, _ = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    audio = audio.T
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, 2, axis=0)
+    audio = audio[:2]
+    if audio.shape[1] < frames:
+        audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
+    return audio
 
 
 def track_from_folder(folder: Path, exclude: tuple[str, ...] = (MIXTURE,)) -> Track | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tfswa.data.tracks import Track, track_from_folder
+from tfswa.data.tracks import Track, read_stereo, track_from_folder
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
 
 METRICS = ("SDR", "SIR", "ISR", "SAR")
@@ -66,10 +66,7 @@ def references(track: Track) -> tuple[dict[str, np.ndarray], np.ndarray]:
         stems["accompaniment"] = np.sum([a for n, a in stems.items() if n != "vocals"], axis=0)
     mixture_file = track.stems[next(iter(track.stems))].parent / "mixture.wav"
     if mixture_file.is_file():
-        audio, _ = sf.read(mixture_file, dtype="float32", always_2d=True)
-        mixture = np.zeros((2, track.length), np.float32)
-        m = min(track.length, len(audio))
-        mixture[:, :m] = (np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]).T[:, :m]
+        mixture = read_stereo(mixture_file, 0, track.length)
     else:
         mixture = np.sum([a for n, a in stems.items() if n != "accompaniment"], axis=0)
     return stems, mixture
@@ -84,13 +81,10 @@ def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
     for path in sorted(base.iterdir()):
         if path.suffix.lower() not in ESTIMATE_EXTENSIONS:
             continue
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        rate = sf.info(path).samplerate
         if rate != track.sample_rate:
             raise ValueError(f"{path}: {rate} Hz, the reference is {track.sample_rate} Hz")
-        audio = (np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]).T
-        fitted = np.zeros((2, track.length), np.float32)
-        m = min(track.length, audio.shape[1])
-        fitted[:, :m] = audio[:, :m]
+        fitted = read_stereo(path, 0, track.length)
         out[STEM_ALIASES.get(path.stem, path.stem)] = fitted
     if not out:
         raise FileNotFoundError(f"{base}: no estimate files")
