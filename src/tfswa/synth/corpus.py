@@ -110,7 +110,7 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
     for x in stems.values():
         if x.any():
             x *= scale
-            x += NOISE_FLOOR * mix_rng.standard_normal(x.shape)
+            x += NOISE_FLOOR * mix_rng.standard_normal(x.shape, dtype=np.float32)
     out = {stem: _quantise(x.T, options.audio_format) for stem, x in stems.items()}
     mix = np.sum([out[s].astype(np.float64) for s in STEMS], axis=0)
     out["mixture"] = _quantise(mix, options.audio_format, exact=True)

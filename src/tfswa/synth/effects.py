@@ -36,7 +36,8 @@ def room_impulse(rng: np.random.Generator, sample_rate: int, rt60: float, predel
 
 def reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """The wet signal ``x ⊛ ir`` channel by channel, cut to the input's length; x: (2, N), ir: (2, L)."""
-    return np.stack([fftconvolve(x[c], ir[c])[: x.shape[1]] for c in range(2)])
+    x32, ir32 = x.astype(np.float32), ir.astype(np.float32)  # float32 FFTs: twice as fast, ample for a reverb
+    return np.stack([fftconvolve(x32[c], ir32[c])[: x.shape[1]] for c in range(2)]).astype(np.float64)
 
 
 def gated_rms(x: np.ndarray, sample_rate: int, gate_db: float = -45.0) -> float:
