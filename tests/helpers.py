@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 
 from tfswa.config import STFTConfig, TFSWAUNetConfig
@@ -33,3 +36,22 @@ def synth_corpus(factory, name: str, tracks: int, test_tracks: int, seconds: flo
     root = factory.mktemp(name)
     generate_corpus(root, tracks, test_tracks, SynthOptions(seconds=seconds, seed=seed, renderer="builtin"))
     return root
+
+
+def _fluidsynth_available() -> bool:
+    from tfswa.synth.render_fluidsynth import SynthError, find_soundfont, load_libfluidsynth
+
+    try:
+        load_libfluidsynth()
+        find_soundfont()
+    except SynthError:
+        return False
+    return True
+
+
+# CI installs fluidsynth and sets TFSWA_REQUIRE_FLUIDSYNTH=1, so these tests cannot be skipped there.
+HAVE_FLUIDSYNTH = _fluidsynth_available()
+needs_fluidsynth = pytest.mark.skipif(
+    not HAVE_FLUIDSYNTH and os.environ.get("TFSWA_REQUIRE_FLUIDSYNTH") != "1",
+    reason="libfluidsynth or the GM SoundFont is not installed (apt-get install fluidsynth fluid-soundfont-gm)",
+)

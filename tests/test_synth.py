@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mido
@@ -12,32 +11,17 @@ import pytest
 import soundfile as sf
 from scipy.signal import istft, stft
 
-from helpers import synth_corpus
+from helpers import needs_fluidsynth, synth_corpus
 from tfswa.cli import main
 from tfswa.synth import instruments as gm
 from tfswa.synth.compose import STEMS, Note, Part, compose_song
 from tfswa.synth.corpus import SynthOptions, generate_corpus, render_track
-from tfswa.synth.render_fluidsynth import FluidsynthRenderer, SynthError, find_soundfont, load_libfluidsynth
+from tfswa.synth.render_fluidsynth import FluidsynthRenderer
 from tfswa.synth.theory import diatonic_chord, voice_chord
 
 FILES = (*STEMS, "mixture")
 
 
-def _fluidsynth_available() -> bool:
-    try:
-        load_libfluidsynth()
-        find_soundfont()
-    except SynthError:
-        return False
-    return True
-
-
-# CI installs fluidsynth and sets TFSWA_REQUIRE_FLUIDSYNTH=1, so these tests cannot be skipped there.
-HAVE_FLUIDSYNTH = _fluidsynth_available()
-needs_fluidsynth = pytest.mark.skipif(
-    not HAVE_FLUIDSYNTH and os.environ.get("TFSWA_REQUIRE_FLUIDSYNTH") != "1",
-    reason="libfluidsynth or the GM SoundFont is not installed (apt-get install fluidsynth fluid-soundfont-gm)",
-)
 
 
 @pytest.fixture(scope="module")

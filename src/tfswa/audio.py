@@ -99,6 +99,11 @@ class AudioReader(contextlib.AbstractContextManager):
                 raise AudioError(f"{self.path}: contains NaN or infinite samples")
             yield block
 
+    def read_at(self, start: int, n: int) -> np.ndarray:
+        """``n`` float32 samples ``(≤ n, C)`` from sample ``start`` (fewer at the end of the file)."""
+        self._file.seek(start)
+        return self._file.read(n, dtype="float32", always_2d=True)
+
     def close(self) -> None:
         if getattr(self, "_file", None) is not None:
             self._file.close()

@@ -48,6 +48,42 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    import torch
+
+    from tfswa.checkpoint import read_config
+    from tfswa.models import PRESETS, create_model
+    from tfswa.pretrained import DEFAULT, bundled_models
+
+    bundled = []
+    for name, folder in bundled_models().items():
+        cfg = read_config(folder)
+        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        bundled.append({"name": name, "default": name == DEFAULT, "path": str(folder), "preset": cfg.get("preset"),
+                        "sources": cfg["sources"], "training_steps": cfg.get("training_steps", 0),
+                        "size_mb": round(size / 1e6, 2)})
+    presets = []
+    for name, preset in PRESETS.items():
+        with torch.device("meta"):
+            params = sum(p.numel() for p in create_model(name).parameters())
+        presets.append({"name": name, "architecture": preset.architecture, "params": params,
+                        "sources": list(preset.default_sources), "description": preset.description})
+    if args.json:
+        print(json.dumps({"bundled": bundled, "presets": presets}))
+        return 0
+    print("bundled models (trained; used by `tfswa separate` without -m: the one marked *):")
+    for m in bundled or [None]:
+        if m is None:
+            print("  (none installed)")
+            continue
+        print(f"  {'*' if m['default'] else ' '} {m['name']:<22}{m['preset'] or '':<22}{m['training_steps']:>7} steps"
+              f"  {m['size_mb']:>6.2f} MB  {','.join(m['sources'])}")
+    print("presets (untrained architectures for `tfswa init` / training configs):")
+    for p in presets:
+        print(f"    {p['name']:<22}{p['architecture']:<16}{p['params']:>12,} params  {p['description']}")
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from tfswa.checkpoint import save_model
     from tfswa.models import PRESETS, create_model
@@ -103,7 +139,13 @@ def cmd_separate(args: argparse.Namespace) -> int:
     files, errors = _collect_inputs(args.inputs)
     for line in errors:
         print(f"tfswa separate: error: {line}", file=sys.stderr)
-    out_root = Path(args.out) / model_name(model, model_ref)
+    label = model_name(model, model_ref)
+    out_root = Path(args.out) / label
+    if args.report:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("--report needs matplotlib: pip install matplotlib (or tfswa[plot])") from None
     ok = 0
     started = time.perf_counter()
     for path in files:
@@ -124,8 +166,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
             continue
         bar.close()
         ok += 1
+        folder = Path(next(iter(written.values()))).parent
+        if args.report:
+            from tfswa.report import write_report
+
+            page = write_report(folder / "report.html", path, written, title=f"{path.name}: {label}",
+                                subtitle=f"model {label} ({', '.join(model.sources)}; "
+                                         f"{model.training_steps} training steps)")
+            written["report"] = page
         if not args.quiet:
-            folder = Path(next(iter(written.values()))).parent
             print(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
     seconds = time.perf_counter() - started
     print(f"separated {ok} of {ok + len(errors)} input(s) in {seconds:.1f} s"
@@ -316,8 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--filename", default="{track}/{stem}.{ext}", help="output name template under OUT/<model>")
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html (players + spectrograms of the mixture and stems; needs matplotlib)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_separate)
+
+    p = sub.add_parser("models", help="list the bundled models and the presets")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_models)
     p = sub.add_parser("train", help="train a model from a YAML configuration (torchrun for several processes)")
     p.add_argument("config", nargs="?", help="YAML file (see configs/); without it, defaults + overrides")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=200 data.root=/data")

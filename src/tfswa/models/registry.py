@@ -60,6 +60,16 @@ PRESETS: dict[str, Preset] = {
         ),
         DEFAULT_SOURCES,
     ),
+    "tfswa-resunet-small": Preset(
+        "tfswa-resunet-small", "tfswa-resunet",
+        "Small TFSWA-ResUNet: 4 stems in one model, n_fft 1024, 2 s chunks",
+        lambda s: TFSWAResUNetConfig(
+            sources=s, channels=(16, 24, 32, 48, 64), res_modules=1, bottleneck_modules=2, num_heads=4,
+            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
+            stft=STFTConfig(n_fft=1024, hop_length=256),
+        ),
+        DEFAULT_SOURCES,
+    ),
 }
 
 

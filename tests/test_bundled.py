@@ -1,0 +1,129 @@
+"""The bundled default model, the demo, `tfswa models` and `report.html`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from safetensors import safe_open
+
+from helpers import needs_fluidsynth
+from tfswa.checkpoint import load_model, read_config
+from tfswa.cli import main
+from tfswa.evaluation.metrics import usdr
+from tfswa.pretrained import DEFAULT, bundled_models, default_model_path
+from tfswa.report import MAX_COLUMNS, spectrogram_db, write_report
+from tfswa.separator import Separator
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo" / "demo.flac"
+STEMS = ["vocals", "drums", "bass", "other"]
+
+
+def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
+    path = default_model_path()
+    assert path is not None and path.name == DEFAULT and DEFAULT in bundled_models()
+    cfg = read_config(path)
+    assert cfg["sources"] == STEMS and cfg["preset"] == "tfswa-resunet-small"
+    assert cfg["training_steps"] >= 1000
+    size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    assert size <= 25e6
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys() if f.get_tensor(k).is_floating_point()}
+    assert dtypes == {"torch.float16"}
+    model = load_model(path)
+    assert all(p.dtype.is_floating_point and p.dtype != np.float16 for p in model.parameters())
+    assert (path / "MODEL_CARD.md").is_file()
+
+
+def test_demo_is_small() -> None:
+    info = sf.info(str(DEMO))
+    assert DEMO.stat().st_size <= 2e6 and info.channels == 2 and info.samplerate == 44100
+
+
+def test_models_lists_bundled_and_presets(capsys) -> None:
+    assert main(["models", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in data["bundled"] if m["default"]] == [DEFAULT]
+    presets = {p["name"]: p for p in data["presets"]}
+    assert {"tfswa-unet", "tfswa-resunet", "tfswa-resunet-small"} <= set(presets)
+    assert presets["tfswa-resunet"]["params"] == 44_456_192
+    assert main(["models"]) == 0
+    assert "* tfswa-default" in capsys.readouterr().out
+
+
+def test_separate_without_model_uses_bundled_and_writes_report(tmp_path, capsys) -> None:
+    out = tmp_path / "sep"
+    assert main(["separate", str(DEMO), "-o", str(out), "-q", "--report"]) == 0
+    folder = out / DEFAULT / "demo"
+    frames = sf.info(str(DEMO)).frames
+    for stem in STEMS:
+        info = sf.info(str(folder / f"{stem}.wav"))
+        assert info.frames == frames and info.channels == 2
+    page = (folder / "report.html").read_text()
+    assert page.count("<img") == 5 and page.count("<audio") == 5
+    assert 'src="vocals.wav"' in page and "data:image/png;base64," in page
+    assert not list(folder.glob(".*tmp"))
+    # --two-stems vocals: vocals and the sum of the other three
+    assert main(["separate", str(DEMO), "-o", str(out), "-q", "--two-stems", "vocals", "--filename",
+                 "two/{stem}.wav"]) == 0
+    two = {s: sf.read(str(out / DEFAULT / "two" / f"{s}.wav"))[0] for s in ("vocals", "no_vocals")}
+    four = {s: sf.read(str(folder / f"{s}.wav"))[0] for s in STEMS}
+    assert np.abs(two["vocals"] - four["vocals"]).max() < 2e-3
+    assert np.abs(two["no_vocals"] - (four["drums"] + four["bass"] + four["other"])).max() < 5e-3
+
+
+def test_report_without_matplotlib_is_one_line_error(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["separate", str(DEMO), "-o", str(tmp_path), "-q", "--report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "matplotlib" in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_spectrogram_columns_bounded_and_peak_where_the_tone_is(tmp_path) -> None:
+    sr = 8000
+    t = np.arange(sr * 120) / sr
+    path = tmp_path / "long.wav"
+    sf.write(str(path), np.stack([np.sin(2 * np.pi * 1000 * t)] * 2, axis=1).astype(np.float32) * 0.5, sr)
+    db, times, freqs = spectrogram_db(path)
+    assert db.shape == (1025, len(times)) and len(times) <= MAX_COLUMNS
+    assert times[-1] > 119 - 2048 / sr
+    assert abs(freqs[db.mean(axis=1).argmax()] - 1000) < sr / 2048
+
+
+def test_write_report_is_atomic_and_links_files(tmp_path) -> None:
+    sr = 8000
+    noise = np.random.default_rng(0).standard_normal((sr, 2)).astype(np.float32) * 0.1
+    (tmp_path / "out").mkdir()
+    sf.write(str(tmp_path / "mix.wav"), noise, sr)
+    sf.write(str(tmp_path / "out" / "a.wav"), noise * 0.5, sr)
+    page = write_report(tmp_path / "out" / "report.html", tmp_path / "mix.wav", {"a": tmp_path / "out" / "a.wav"},
+                        title="t <&>")
+    text = page.read_text()
+    assert 'src="../mix.wav"' in text and 'src="a.wav"' in text and "t &lt;&amp;&gt;" in text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "report.html"]
+
+
+@needs_fluidsynth
+def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
+    """The shipped weights beat 'return the mixture' by a wide margin on SoundFont songs it never saw."""
+    from tfswa.synth.corpus import SynthOptions, render_track
+
+    sep = Separator(load_model(default_model_path()))
+    gains = {s: [] for s in STEMS}
+    for index in range(2):
+        audio, _ = render_track("test", index, SynthOptions(seconds=12.0, seed=424242))
+        stems = {s: audio[s].T for s in STEMS}  # (C, L)
+        mixture = audio["mixture"].T
+        est = sep.separate(mixture, 44100)
+        for s in STEMS:
+            score, base = usdr(stems[s], est[s].numpy()), usdr(stems[s], mixture)
+            if np.isfinite(score):
+                gains[s].append(score - base)
+    for s in STEMS:
+        assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
