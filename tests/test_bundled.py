@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from safetensors import safe_open
+import torch
+from safetensors.torch import load_file
 
 from helpers import needs_fluidsynth
 from tfswa.checkpoint import load_model, read_config
@@ -17,11 +18,12 @@ from tfswa.cli import main
 from tfswa.evaluation.metrics import usdr
 from tfswa.pretrained import DEFAULT, bundled_models, default_model_path
 from tfswa.report import MAX_COLUMNS, spectrogram_db, write_report
-from tfswa.separator import Separator
+from tfswa.separator import Separator, native_bf16, resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "demo.flac"
 STEMS = ["vocals", "drums", "bass", "other"]
+BF16_AGREEMENT_DB = 25.0  # SDR of bf16 stems against fp32 stems
 
 
 def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
@@ -32,11 +34,10 @@ def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
     assert cfg["training_steps"] >= 1000
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     assert size <= 25e6
-    with safe_open(str(path / "model.safetensors"), "pt") as f:
-        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys() if f.get_tensor(k).is_floating_point()}
-    assert dtypes == {"torch.float16"}
+    state = load_file(str(path / "model.safetensors"))
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     model = load_model(path)
-    assert all(p.dtype.is_floating_point and p.dtype != np.float16 for p in model.parameters())
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert (path / "MODEL_CARD.md").is_file()
 
 
@@ -127,3 +128,16 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
                 gains[s].append(score - base)
     for s in STEMS:
         assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
+
+
+def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32() -> None:
+    model = load_model(default_model_path())
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp16", "cpu")
+    x, sr = sf.read(str(DEMO), dtype="float32", frames=6 * 44100)
+    ref = Separator(model, precision="fp32").separate(x.T, sr)
+    est = Separator(model, precision="bf16").separate(x.T, sr)
+    for stem in STEMS:
+        assert usdr(ref[stem].numpy(), est[stem].numpy()) > BF16_AGREEMENT_DB, stem

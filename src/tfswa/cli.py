@@ -270,7 +270,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         model = load_model(args.model)
         separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
-                              two_stems=args.two_stems, allow_untrained=args.allow_untrained)
+                              two_stems=args.two_stems, allow_untrained=args.allow_untrained,
+                              precision=args.precision)
         label = model_name(model, args.model)
         if model.sample_rate != tracks[0].sample_rate:
             raise UserError(f"model rate {model.sample_rate} Hz differs from the data's {tracks[0].sample_rate} Hz")
@@ -361,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shifts", type=int, default=0, help="average N randomly shifted chunk grids")
     p.add_argument("--wiener-iters", type=int, default=0, help="multichannel Wiener EM iterations (0 = off)")
     p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="model arithmetic: auto = bf16 where the CPU/GPU has native bfloat16, else fp32")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--filename", default="{track}/{stem}.{ext}", help="output name template under OUT/<model>")
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
@@ -394,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shifts", type=int, default=0)
     p.add_argument("--wiener-iters", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                   help="model mode: model arithmetic (default fp32, the reference)")
     p.add_argument("--stft-preset", default="tfswa-resunet", help="oracle mode: whose STFT to use")
     p.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true")

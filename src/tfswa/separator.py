@@ -35,8 +35,27 @@ from tfswa.dsp import istft, stft, wiener
 from tfswa.models import SpectrogramCore
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
 
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["fp32", "bf16", "auto"]
 READ_BLOCK = 1 << 16
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CPU: AVX512-BF16 or AMX; CUDA: compute capability ≥ 8)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def resolve_precision(precision: Precision, device: str | torch.device) -> Literal["fp32", "bf16"]:
+    """``auto`` → ``bf16`` where the device has native bfloat16 arithmetic, else ``fp32``."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
+    return precision
 
 
 class UntrainedModelError(ValueError):
@@ -79,7 +98,8 @@ class Separator:
     ``segment`` (seconds, default: the model's training segment) and ``overlap`` (fraction) set the chunking;
     ``shifts`` > 1 averages that many chunk grids shifted by random offsets (seeded); ``wiener_iters`` > 0
     refines the stems with multichannel Wiener EM; ``stems`` keeps a subset; ``two_stems=STEM`` returns STEM
-    and ``no_STEM`` (the sum of the others).
+    and ``no_STEM`` (the sum of the others). ``precision`` ``bf16`` runs the core under bfloat16 autocast;
+    ``auto`` picks it where the device computes bfloat16 natively (STFT, iSTFT and Wiener stay float32).
     """
 
     def __init__(
@@ -121,7 +141,7 @@ class Separator:
         self.shifts = shifts
         self.wiener_iters = wiener_iters
         self.batch_size = batch_size
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         self.seed = seed
         self.stems, self._selector = _stem_selector(model.sources, stems, two_stems)
 
