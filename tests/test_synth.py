@@ -62,12 +62,12 @@ def test_composition_is_seeded_and_musical():
     assert {m["dropped_stems"][0] for m in metas if m["dropped_stems"]} >= {"vocals"}
     assert any(not m["dropped_stems"] for m in metas)
     for m in metas:
-        assert 72 <= m["tempo"] <= 150
+        assert 60 <= m["tempo"] <= 180
         for stem in STEMS:
             if stem not in m["dropped_stems"]:
                 assert m["active"][stem], f"{stem} never plays"
         others = [p for p in m["parts"] if p["stem"] == "other"]
-        assert "other" in m["dropped_stems"] or 1 <= len(others) <= 3
+        assert "other" in m["dropped_stems"] or 1 <= len(others) <= 5
 
 
 def test_voices_and_accompaniment_overlap_in_pitch():
@@ -235,7 +235,8 @@ def test_fluidsynth_corpus_exact_and_deterministic(tmp_path: Path):
         total = sum(_read(track, s).astype(np.float64) for s in STEMS)
         assert np.max(np.abs(_read(track, "mixture") - total)) <= 1e-6
         meta = json.loads((track / "meta.json").read_text())
-        assert meta["renderer"] == "fluidsynth" and meta["soundfont"].endswith(".sf2")
+        assert meta["renderer"] == "fluidsynth" and meta["sounds"]["soundfonts"]
+        assert any(p["source"].startswith("soundfont:") for p in meta["parts"])
 
 
 @needs_fluidsynth
@@ -284,4 +285,4 @@ def test_cli_synth_not_a_soundfont(tmp_path: Path, capsys):
     fake = tmp_path / "fake.sf2"
     fake.write_bytes(b"RIFF\0\0\0\0WAVEfmt ")
     assert main(["synth", str(tmp_path / "o"), "--soundfont", str(fake), "--seconds", "2"]) == 2
-    assert "not a SoundFont 2 file" in capsys.readouterr().err
+    assert "not a SoundFont file" in capsys.readouterr().err

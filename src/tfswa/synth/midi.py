@@ -5,6 +5,7 @@ Timing: 120 BPM and 1000 ticks per beat, so one tick is 0.5 ms and note times (s
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import mido
@@ -35,10 +36,13 @@ def part_events(part: Part, seconds: float) -> list[tuple[int, int, mido.Message
     for control, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0)):
         events.append((0, 1, mido.Message("control_change", channel=channel, control=control, value=value)))
     expressive = not part.is_drum and (part.vibrato_cents > 0 or any(n.glide for n in part.notes))
-    for note in part.notes:
+    next_onset = _next_same_pitch(part) if not part.is_drum else [None] * len(part.notes)
+    for note, following in zip(part.notes, next_onset, strict=True):
         on, off = _ticks(note.start), _ticks(min(note.start + note.duration, seconds))
         if off <= on:
             continue
+        if following is not None and on < following < off:
+            off = following  # a repeated pitch: end the note where the next one starts (MIDI has one key per pitch)
         if expressive:
             times = np.arange(0.0, note.duration, 1.0 / BEND_RATE)
             bends = np.clip(np.round(pitch_offset(note, part, times) / BEND_RANGE * 8192), -8192, 8191).astype(int)
@@ -51,6 +55,16 @@ def part_events(part: Part, seconds: float) -> list[tuple[int, int, mido.Message
         events.append((on, 3, mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity)))
         events.append((off, 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
     return events
+
+
+def _next_same_pitch(part: Part) -> list[int | None]:
+    """For each note, the tick of the next note-on of the same pitch (``None`` if there is none)."""
+    order = sorted(range(len(part.notes)), key=lambda i: (part.notes[i].pitch, part.notes[i].start))
+    out: list[int | None] = [None] * len(part.notes)
+    for a, b in pairwise(order):
+        if part.notes[a].pitch == part.notes[b].pitch:
+            out[a] = _ticks(part.notes[b].start)
+    return out
 
 
 def write_part_midi(part: Part, seconds: float, path: str | Path, tail: float = 0.5) -> None:
