@@ -55,3 +55,23 @@ needs_fluidsynth = pytest.mark.skipif(
     not HAVE_FLUIDSYNTH and os.environ.get("TFSWA_REQUIRE_FLUIDSYNTH") != "1",
     reason="libfluidsynth or the GM SoundFont is not installed (apt-get install fluidsynth fluid-soundfont-gm)",
 )
+
+
+def _synth_sounds_available() -> bool:
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    modules = all(importlib.util.find_spec(m) is not None for m in ("pyworld", "pedalboard", "pyloudnorm"))
+    programs = shutil.which("espeak-ng") is not None and shutil.which("festival") is not None
+    files = Path("/usr/share/hydrogen/data/drumkits").is_dir() and Path("/usr/share/sounds/sf2/TimGM6mb.sf2").is_file()
+    return modules and programs and files
+
+
+# The realistic corpus needs the [synth] extra and Debian's espeak-ng, festival (+ a festvox voice),
+# hydrogen-drumkits and timgm6mb-soundfont. CI installs them and sets TFSWA_REQUIRE_SYNTH=1: no skipping there.
+needs_synth_sounds = pytest.mark.skipif(
+    not _synth_sounds_available() and os.environ.get("TFSWA_REQUIRE_SYNTH") != "1",
+    reason="pip install -e '.[synth]' and apt-get install espeak-ng festival festvox-kallpc16k hydrogen-drumkits "
+           "timgm6mb-soundfont",
+)

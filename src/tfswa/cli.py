@@ -194,8 +194,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError("--seconds must be between 1 and 3600")
     if args.jobs < 1:
         raise UserError("--jobs must be >= 1")
+    if args.renderer == "builtin" and (args.holdout or args.real_voice):
+        raise UserError("--holdout and --real-voice need the fluidsynth renderer (real sounds to hold out)")
+    real_voice = None
+    if args.real_voice:
+        real_voice = str(Path(args.real_voice).resolve())
+        if not Path(real_voice).exists():
+            raise UserError(f"--real-voice {args.real_voice}: no such file or folder"
+                            + (" (install the Debian package alsa-utils)" if "alsa" in args.real_voice else ""))
     options = SynthOptions(seconds=args.seconds, seed=args.seed, renderer=args.renderer, soundfont=args.soundfont,
-                           sample_rate=args.sample_rate, audio_format=args.format)
+                           sample_rate=args.sample_rate, audio_format=args.format, holdout=args.holdout or
+                           real_voice is not None, real_voice=real_voice, production=not args.dry)
     total = args.tracks + args.test_tracks
     with tqdm(total=total, unit="song", disable=args.quiet or None, dynamic_ncols=True) as bar:
         def progress(name: str, written: bool, bar=bar) -> None:
@@ -410,11 +419,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=30.0, help="length of each song in seconds (default 30)")
     p.add_argument("--seed", type=int, default=0, help="corpus seed: same seed and options, same files")
     p.add_argument("--renderer", choices=("fluidsynth", "builtin"), default="fluidsynth",
-                   help="fluidsynth: General MIDI SoundFont (default); builtin: NumPy synthesis, no dependency")
+                   help="fluidsynth (default): SoundFonts, recorded drum kits, singers made from speech, production; "
+                        "builtin: NumPy synthesis, dry mixes, no dependency")
     p.add_argument("--soundfont", help="a .sf2 file (default: the Debian fluid-soundfont-gm FluidR3_GM.sf2)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="songs rendered in parallel (default 1)")
     p.add_argument("--format", choices=("float", "pcm24"), default="float", help="WAV sample format (default float)")
     p.add_argument("--save-midi", action="store_true", help="also write each part's MIDI file under <track>/midi/")
+    p.add_argument("--holdout", action="store_true",
+                   help="render only held-out sounds (a SoundFont, a drum kit and singers no training corpus uses): "
+                        "the generalisation test set")
+    p.add_argument("--real-voice", nargs="?", const="/usr/share/sounds/alsa", metavar="PATH",
+                   help="vocals from real recorded speech (WAV folder or file; default: the alsa-utils samples), "
+                        "re-pitched to the melody or spoken, over held-out backings (implies --holdout)")
+    p.add_argument("--dry", action="store_true", help="no production (effects, master bus): plain mixes")
     p.add_argument("--sample-rate", type=int, default=44100, help=argparse.SUPPRESS)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)

@@ -1,7 +1,13 @@
 """Corpus writer: composes, renders and mixes songs and writes them in MUSDB18-HQ layout.
 
 ``OUTDIR/{train,test}/<track>/{mixture,vocals,drums,bass,other}.wav`` + ``meta.json``. ``mixture.wav`` is the sum
-of the four stem files as written (exact for 24-bit; within float32 rounding for float). Each track is written into
+of the four stem files as written (exact for 24-bit; within float32 rounding for float).
+
+With the ``fluidsynth`` renderer a song is played by several SoundFonts, recorded Hydrogen drum kits and singers
+made from human speech (:mod:`tfswa.synth.sounds`), and produced (:mod:`tfswa.synth.production`: per-part and
+per-stem effects, a master bus whose compression and limiting is one gain curve applied to every stem, so the
+mixture stays the sum of the stems). ``holdout`` songs use only the held-out sounds. The ``builtin`` renderer is
+the dependency-free NumPy synthesiser with dry, unproduced mixes. Each track is written into
 a hidden temporary folder and renamed when complete, so an interrupted run never leaves a half-written track, and a
 rerun with the same options skips the tracks already there.
 """
@@ -14,19 +20,19 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from tfswa.synth.compose import STEMS, Song, compose_song
+from tfswa.synth.compose import STEMS, Part, Song, compose_song
 from tfswa.synth.effects import gated_rms, reverb, room_impulse
 from tfswa.synth.midi import write_part_midi
 
 SPLITS = {"train": 0, "test": 1}
 SUBTYPES = {"float": "FLOAT", "pcm24": "PCM_24"}
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 NOISE_FLOOR = 1e-5  # RMS of the noise floor added to each playing stem (-100 dBFS)
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; argument SF_FALSE turns the PEAK chunk off
 
@@ -41,52 +47,101 @@ class SynthOptions:
     soundfont: str | None = None
     sample_rate: int = 44100
     audio_format: str = "float"
+    holdout: bool = False
+    real_voice: str | None = None
+    production: bool = True
 
     def key(self) -> dict:
         """The options recorded in each track's meta.json (a rerun skips tracks whose key matches)."""
         d = asdict(self)
         d["soundfont"] = Path(self.soundfont).name if self.soundfont else None
+        d["real_voice"] = Path(self.real_voice).name if self.real_voice else None
         d["format_version"] = FORMAT_VERSION
         return d
 
 
 def make_renderer(options: SynthOptions):
+    """The renderer for ``options``: the NumPy synthesiser, or a :class:`~tfswa.synth.studio.Studio`."""
     if options.renderer == "builtin":
         from tfswa.synth.render_builtin import BuiltinRenderer
 
         return BuiltinRenderer(options.sample_rate)
     if options.renderer == "fluidsynth":
-        from tfswa.synth.render_fluidsynth import FluidsynthRenderer
+        from tfswa.synth.render_fluidsynth import load_libfluidsynth
+        from tfswa.synth.sounds import sound_pool
+        from tfswa.synth.studio import Studio
 
-        return FluidsynthRenderer(options.soundfont, options.sample_rate)
+        load_libfluidsynth()  # fail early with the install hint
+        pool = sound_pool(options.holdout, options.soundfont, options.real_voice)
+        return Studio(pool, options.sample_rate)
     raise ValueError(f"unknown renderer {options.renderer!r} (use fluidsynth or builtin)")
 
 
-def track_name(split: str, index: int, seed: int) -> str:
-    return f"Synth{seed} - {split.capitalize()} {index:04d}"
+def track_name(split: str, index: int, seed: int, holdout: bool = False) -> str:
+    return f"Synth{seed} - {'Heldout ' if holdout else ''}{split.capitalize()} {index:04d}"
+
+
+def _seeds(split: str, index: int, options: SynthOptions) -> list[np.random.SeedSequence]:
+    """(compose, mix, render, sounds) seeds of one track; held-out songs draw from their own seed space."""
+    entropy = [options.seed, SPLITS[split], index] + ([1] if options.holdout else [])
+    return np.random.SeedSequence(entropy).spawn(4)
 
 
 def compose_track(split: str, index: int, options: SynthOptions) -> Song:
     """The composed song of track ``index`` of ``split`` (seeded by the corpus seed, split and index)."""
-    compose_seq = np.random.SeedSequence([options.seed, SPLITS[split], index]).spawn(3)[0]
-    vocal_models = ("formant",) if options.renderer == "builtin" else ("voice", "formant")
-    return compose_song(np.random.default_rng(compose_seq), options.seconds, vocal_models)
+    if options.renderer == "builtin":
+        vocal_models: tuple[str, ...] = ("formant",)
+    elif options.holdout or options.real_voice:
+        vocal_models = ("sung",)
+    else:
+        vocal_models = ("sung", "voice", "formant")
+    return compose_song(np.random.default_rng(_seeds(split, index, options)[0]), options.seconds, vocal_models)
 
 
 def render_track(split: str, index: int, options: SynthOptions, renderer=None) -> tuple[dict[str, np.ndarray], dict]:
     """Compose and render one song: stems as (N, 2) float32 arrays (plus "mixture") and its metadata."""
     renderer = renderer or make_renderer(options)
-    _, mix_seq, render_seq = np.random.SeedSequence([options.seed, SPLITS[split], index]).spawn(3)
+    _, mix_seq, render_seq, sound_seq = _seeds(split, index, options)
     song = compose_track(split, index, options)
     mix_rng = np.random.default_rng(mix_seq)
     sr = options.sample_rate
     n = round(options.seconds * sr)
+    studio = renderer if hasattr(renderer, "pool") else None
+    parts = list(song.parts)
+    sources: list[dict] = []
+    spoken = False
+    if studio is not None:
+        from tfswa.synth.sounds import plan_sounds
+
+        sound_rng = np.random.default_rng(sound_seq)
+        parts = _double_tracks(parts, sound_rng)
+        sources = plan_sounds(sound_rng, parts, studio.pool)
+        spoken = bool(sound_rng.random() < (0.5 if song.style == "hiphop" or options.real_voice
+                                            else 0.05))
+    produce = options.production and studio is not None
+    plan = None
+    if produce:
+        from tfswa.synth.production import part_effects, plan_production
+
+        plan = plan_production(mix_rng, song.style, tempo=song.tempo)
     ir = room_impulse(mix_rng, sr, rt60=float(mix_rng.uniform(0.6, 1.8)), predelay=float(mix_rng.uniform(0.01, 0.03)))
     stems = {stem: np.zeros((2, n)) for stem in STEMS}
     sends = {stem: np.zeros((2, n)) for stem in STEMS}  # reverb is linear: one convolution per stem
-    render_seeds = render_seq.generate_state(max(1, len(song.parts)))
-    for part, seed in zip(song.parts, render_seeds, strict=False):
-        audio = renderer.render(part, options.seconds, int(seed))
+    render_seeds = render_seq.generate_state(max(1, len(parts)))
+    lyric_seed = int(render_seq.generate_state(len(parts) + 1)[-1])  # shared by all vocal parts
+    part_meta = []
+    for k, (part, seed) in enumerate(zip(parts, render_seeds, strict=False)):
+        if studio is not None:
+            source = sources[k]
+            audio = studio.render(part, source, options.seconds, int(seed), lyric_seed,
+                                  spoken=spoken and part.role in ("lead", "double"))
+            part_meta.append({"source": f"{source['kind']}:{source['name']}",
+                              **({"formant_shift": source["formant_shift"]} if "formant_shift" in source else {})})
+        else:
+            audio = renderer.render(part, options.seconds, int(seed))
+            part_meta.append({"source": f"builtin:{part.instrument.model}"})
+        if plan is not None:
+            audio = part_effects(plan, part, audio, sr, np.random.default_rng(int(seed) + 1))
         level = gated_rms(audio, sr)
         if level <= 0:
             continue
@@ -94,17 +149,24 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
         audio = audio * (10 ** (gain_db / 20) / level)
         stems[part.stem] += audio
         sends[part.stem] += part.reverb * audio
-    for stem in STEMS:
-        if sends[stem].any():
-            stems[stem] += reverb(sends[stem], ir)
+    master_meta: dict = {}
+    if plan is not None:
+        from tfswa.synth.production import master, stem_effects
 
-    target_db = float(mix_rng.uniform(-20.0, -14.0))
+        stems = {stem: stem_effects(plan, stem, x, sr) if x.any() else x for stem, x in stems.items()}
+        stems, master_meta = master(plan, stems, sr)
+        scale = 1.0
+    else:
+        for stem in STEMS:
+            if sends[stem].any():
+                stems[stem] += reverb(sends[stem], ir)
+        target_db = float(mix_rng.uniform(-20.0, -14.0))
+        level = gated_rms(sum(stems.values()), sr)
+        scale = 10 ** (target_db / 20) / level if level > 0 else 1.0
     mixture = sum(stems.values())
-    level = gated_rms(mixture, sr)
-    scale = 10 ** (target_db / 20) / level if level > 0 else 1.0
     peak = max(float(np.abs(x).max()) for x in (mixture, *stems.values())) * scale
-    if peak > 0.95:
-        scale *= 0.95 / peak
+    if peak > 0.99:
+        scale *= 0.99 / peak
     # A noise floor at -100 dBFS on every stem that plays, as recordings have: without it, spans of exact digital
     # silence make BSS Eval's least-squares projections singular (museval then reports nonsense SIR/SAR).
     for x in stems.values():
@@ -115,17 +177,33 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
     mix = np.sum([out[s].astype(np.float64) for s in STEMS], axis=0)
     out["mixture"] = _quantise(mix, options.audio_format, exact=True)
 
+    song_meta = song.to_meta()
+    song_meta["parts"] = [{**p.to_meta(), **m} for p, m in zip(parts, part_meta, strict=True)]
     meta = {
-        "name": track_name(split, index, options.seed),
+        "name": track_name(split, index, options.seed, options.holdout),
         "split": split,
         "index": index,
         "options": options.key(),
         **renderer.describe(),
-        **song.to_meta(),
+        **song_meta,
+        "sources": sorted({m["source"] for m in part_meta}),
+        "spoken_vocals": spoken,
+        "production": ({**plan.to_meta(), "master": master_meta} if plan is not None else None),
         "mixture_level_dbfs": round(20 * float(np.log10(max(gated_rms(mix.T, sr), 1e-12))), 3),
         "stem_peaks": {s: round(float(np.abs(out[s]).max()), 5) for s in (*STEMS, "mixture")},
     }
     return out, meta
+
+
+def _double_tracks(parts: list[Part], rng: np.random.Generator) -> list[Part]:
+    """Sometimes add a double-tracked lead: the same line sung again, panned away from the lead, softer."""
+    out = list(parts)
+    for part in parts:
+        if part.stem == "vocals" and part.role == "lead" and part.instrument.model == "sung" and rng.random() < 0.35:
+            side = -1.0 if part.pan > 0 else 1.0
+            out.append(replace(part, role="double", pan=float(np.clip(side * rng.uniform(0.3, 0.7), -1, 1)),
+                               gain_db=part.gain_db - float(rng.uniform(4.0, 8.0)), notes=list(part.notes)))
+    return out
 
 
 def _quantise(x: np.ndarray, audio_format: str, exact: bool = False) -> np.ndarray:
@@ -142,7 +220,7 @@ def write_track(root: Path, split: str, index: int, options: SynthOptions, rende
 
     ``save_midi`` also writes each part as ``midi/<nn>-<stem>-<instrument>.mid`` (the score behind the audio).
     """
-    name = track_name(split, index, options.seed)
+    name = track_name(split, index, options.seed, options.holdout)
     final = root / split / name
     if _complete(final, options):
         return name, False
