@@ -165,3 +165,14 @@ def test_missing_speech_synthesiser_is_one_clear_error(monkeypatch):
         available_voices(False)
     with pytest.raises(SynthError, match="espeak-ng"):
         VoiceBank().say(catalogue()[0], "love")
+
+
+@needs_espeak
+def test_a_song_never_depends_on_the_songs_sung_before():
+    """Words are spoken per song (one espeak-ng take), so a worker's history cannot change a render."""
+    voice, part = first_voice("espeak"), melody()
+    fresh = Singer(SR).render(part, 4.6, seed=1, voice=voice, lyric_seed=7)
+    used = Singer(SR)
+    for other_seed in (1, 2, 3):  # other songs with other vocabularies first, sharing some words
+        used.render(part, 4.6, seed=other_seed, voice=voice, lyric_seed=other_seed + 100)
+    assert np.array_equal(used.render(part, 4.6, seed=1, voice=voice, lyric_seed=7), fresh)

@@ -14,6 +14,7 @@ Arrays: f0 ``(T,)`` Hz per frame (0 = unvoiced), envelopes ``(T, K)`` power per 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,15 +57,19 @@ class Singer:
     def __init__(self, sample_rate: int = 44100, bank: VoiceBank | None = None) -> None:
         self.sr = sample_rate
         self.bank = bank or VoiceBank()
-        self._features: dict[tuple[str, str], WordFeatures] = {}
+        self._features: OrderedDict[tuple[str, str, tuple[str, ...]], WordFeatures] = OrderedDict()
+        self.max_features = 600  # analysed words kept (least recently used dropped)
         self._grids: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- analysis ----------------------------------------------------------------------------------------------
-    def features(self, voice: SpeechVoice, word: str) -> WordFeatures:
-        key = (voice.name, word)
-        if key not in self._features:
+    def features(self, voice: SpeechVoice, word: str, take: tuple[str, ...] = ()) -> WordFeatures:
+        """WORLD analysis of ``word`` as ``voice`` says it in ``take`` (see :meth:`VoiceBank.prepare`)."""
+        key = (voice.name, word, take)
+        if key in self._features:
+            self._features.move_to_end(key)
+        else:
             pw = _pyworld()
-            x = self.bank.say(voice, word)
+            x = self.bank.say(voice, word, take)
             if len(x) < 0.05 * SPEECH_RATE:
                 x = np.concatenate([x, np.zeros(int(0.05 * SPEECH_RATE))])
             f0, t = pw.dio(x, SPEECH_RATE, f0_floor=60.0, f0_ceil=600.0, frame_period=FRAME * 1000)
@@ -73,10 +78,12 @@ class Singer:
             # envelope is smooth, and WORLD's synthesis costs half as much with a 512-point FFT
             sp = np.ascontiguousarray(pw.cheaptrick(x, f0, t, SPEECH_RATE, fft_size=1024)[:, ::2])
             ap = _aperiodicity(f0, sp.shape[1], _breathiness(voice.name))
-            _fill_band(sp, ap, self.bank.bandwidth(voice, word))
+            _fill_band(sp, ap, self.bank.bandwidth(voice))
             voiced = np.flatnonzero(f0 > 0)
             first, last = (int(voiced[0]), int(voiced[-1])) if voiced.size else (len(f0), -1)
             self._features[key] = WordFeatures(f0, sp, ap, first, last, _longest_run(f0 > 0))
+            while len(self._features) > self.max_features:
+                self._features.popitem(last=False)
         return self._features[key]
 
     # -- lyrics ------------------------------------------------------------------------------------------------
@@ -112,10 +119,11 @@ class Singer:
         rng = np.random.default_rng(seed)
         mono = np.zeros(n_speech)
         words = self.lyrics(part, voice, lyric_seed)
+        take = self.bank.prepare(voice, [w for w in words if w is not None])
         notes = sorted(zip(part.notes, words, strict=True), key=lambda nw: nw[0].start)
         hop = FRAME * SPEECH_RATE
         for phrase in _phrases(notes):
-            t0, f0, sp, ap = self._phrase_frames(phrase, part, voice, rng, spoken)
+            t0, f0, sp, ap = self._phrase_frames(phrase, part, voice, rng, spoken, take)
             sp, ap = self._shift_formants(sp, ap, formant_shift)
             for a, b in _active_runs(f0, sp):  # WORLD costs per frame: skip the silent ones
                 y = pw.synthesize(np.ascontiguousarray(f0[a:b]), np.ascontiguousarray(sp[a:b]),
@@ -153,9 +161,10 @@ class Singer:
         return y + air
 
     def _phrase_frames(self, phrase: list[tuple[Note, str | None]], part: Part, voice: SpeechVoice,
-                       rng: np.random.Generator, spoken: bool) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+                       rng: np.random.Generator, spoken: bool, take: tuple[str, ...] = ()
+                       ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Frame arrays (f0 (T,), sp (T, K), ap (T, K)) of one phrase and its start time in seconds."""
-        feats = [self.features(voice, w) if w is not None else None for _, w in phrase]
+        feats = [self.features(voice, w, take) if w is not None else None for _, w in phrase]
         lead_in = 0.45  # room for a breath and the first onset consonant
         t0 = phrase[0][0].start - lead_in
         end = max(note.start + note.duration for note, _ in phrase) + 0.6

@@ -92,6 +92,19 @@ def sound_pool(heldout: bool = False, soundfont: str | None = None, real_voice: 
     return SoundPool(fonts, kits, voices, heldout)
 
 
+ENGINE_WEIGHTS = {"festival": 0.45, "espeak": 0.55, "recorded": 1.0}  # Festival voices are real speakers
+
+
+def pick_voice(rng: np.random.Generator, voices: tuple[SpeechVoice, ...]) -> SpeechVoice:
+    """A voice: first its engine (Festival's few real-speaker voices sing as often as espeak-ng's many), then one
+    voice of that engine."""
+    engines = sorted({v.engine for v in voices})
+    weights = np.array([ENGINE_WEIGHTS.get(e, 1.0) for e in engines])
+    engine = engines[int(rng.choice(len(engines), p=weights / weights.sum()))]
+    of_engine = [v for v in voices if v.engine == engine]
+    return of_engine[int(rng.integers(len(of_engine)))]
+
+
 def plan_sounds(rng: np.random.Generator, parts: list, pool: SoundPool) -> list[dict]:
     """One source per part: ``{"kind": "soundfont"|"drumkit"|"voice"|"builtin", "name": …}`` (+ path / voice).
 
@@ -102,7 +115,7 @@ def plan_sounds(rng: np.random.Generator, parts: list, pool: SoundPool) -> list[
     main_font = pool.soundfonts[int(rng.integers(len(pool.soundfonts)))]
     kit = pool.drum_kits[int(rng.integers(len(pool.drum_kits)))] if pool.drum_kits else None
     use_kit = kit is not None and (rng.random() < 0.75 or pool.heldout)
-    lead_voice = pool.voices[int(rng.integers(len(pool.voices)))]
+    lead_voice = pick_voice(rng, pool.voices)
     shift = float(rng.uniform(0.9, 1.12))
     plan = []
     for part in parts:
@@ -112,7 +125,7 @@ def plan_sounds(rng: np.random.Generator, parts: list, pool: SoundPool) -> list[
         elif model in SUNG_VOCALS:
             voice = lead_voice
             if part.role in ("harmony", "backing") and rng.random() < 0.4:
-                voice = pool.voices[int(rng.integers(len(pool.voices)))]
+                voice = pick_voice(rng, pool.voices)
             plan.append({"kind": "voice", "name": voice.name, "voice": voice,
                          "formant_shift": round(shift if voice is lead_voice else float(rng.uniform(0.9, 1.12)), 4)})
         elif model in ("formant", "808"):

@@ -14,6 +14,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,12 +180,17 @@ def split_words(x: np.ndarray, min_gap: float = 0.06, threshold_db: float = -35.
     return [w for w in words if len(w) > 0.12 * SPEECH_RATE]
 
 
-def _to_speech_rate(x: np.ndarray, sr: int) -> np.ndarray:
+def _to_speech_rate(x: np.ndarray, sr: int, normalise: bool = True) -> np.ndarray:
     import soxr
 
     x = x.mean(axis=1) if x.ndim == 2 else x
     if sr != SPEECH_RATE:
         x = soxr.resample(x, sr, SPEECH_RATE)
+    return _normalise(x) if normalise else x.astype(np.float64)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """Peak 0.5 (each word equally loud before the singer's dynamics)."""
     peak = float(np.abs(x).max()) if len(x) else 0.0
     return (x / peak * 0.5 if peak > 0 else x).astype(np.float64)
 
@@ -197,13 +203,15 @@ class VoiceBank:
     """
 
     def __init__(self) -> None:
-        self._words: dict[tuple[str, str], np.ndarray] = {}
+        self._words: dict[tuple[str, str], np.ndarray] = {}  # Festival lexicons and recorded words
+        self._takes: OrderedDict[tuple[str, str, tuple[str, ...]], np.ndarray] = OrderedDict()  # espeak takes
+        self.max_take_words = 2000  # least recently used takes are dropped beyond this many words
         self._rates: dict[str, int] = {}  # native sample rate of each voice (its bandwidth is half of it)
         self._recorded: dict[str, tuple[np.ndarray, ...]] = {}
 
-    def bandwidth(self, voice: SpeechVoice, word: str) -> float:
-        """Highest frequency (Hz) the voice's speech holds: half its native rate, at most SPEECH_RATE / 2."""
-        self.say(voice, word)
+    def bandwidth(self, voice: SpeechVoice) -> float:
+        """Highest frequency (Hz) the voice's speech holds: half its native rate, at most SPEECH_RATE / 2
+        (known once the voice has spoken)."""
         return min(self._rates.get(voice.name, SPEECH_RATE), SPEECH_RATE) / 2
 
     def words(self, voice: SpeechVoice) -> tuple[str, ...]:
@@ -212,13 +220,44 @@ class VoiceBank:
             return tuple(f"rec{i}" for i in range(len(self._recorded_words(voice))))
         return lexicon(voice.language)
 
-    def say(self, voice: SpeechVoice, word: str) -> np.ndarray:
-        """Mono speech (N,) at :data:`SPEECH_RATE`, peak 0.5, silence trimmed."""
+    def prepare(self, voice: SpeechVoice, words: list[str]) -> tuple[str, ...]:
+        """Speak a song's words; returns the take (pass it to :meth:`say`).
+
+        espeak-ng says all the words of a take in one run, separated by long pauses that are cut apart again (a
+        run per word costs a process start each). A word sounds a little different in another take, so its audio
+        is keyed by the take: a song's speech depends on the song only, never on the songs rendered before it.
+        Other engines say each word on its own; their take is ``()``.
+        """
+        if voice.engine != "espeak":
+            for w in words:
+                self.say(voice, w)
+            return ()
+        take = tuple(sorted(set(words)))
+        if take and (voice.name, take[0], take) not in self._takes:
+            pieces: list[np.ndarray] = []
+            if len(take) > 1:
+                ssml = "<speak>" + '<break time="700ms"/>'.join(take) + "</speak>"
+                x, sr = self._run_espeak(voice, ssml, ssml=True)
+                pieces = split_words(_to_speech_rate(x, sr, normalise=False), min_gap=0.45, threshold_db=-45.0)
+            if len(pieces) != len(take):  # one word, or a word with a long pause inside: each alone
+                pieces = [self._espeak(voice, w) for w in take]
+            for w, piece in zip(take, pieces, strict=True):
+                self._takes[(voice.name, w, take)] = trim(_normalise(piece))
+            while len(self._takes) > self.max_take_words:
+                self._takes.popitem(last=False)
+        return take
+
+    def say(self, voice: SpeechVoice, word: str, take: tuple[str, ...] = ()) -> np.ndarray:
+        """Mono speech (N,) at :data:`SPEECH_RATE`, peak 0.5, silence trimmed (``take`` from :meth:`prepare`)."""
+        if voice.engine == "espeak":
+            key3 = (voice.name, word, take or (word,))
+            if key3 not in self._takes:
+                self.prepare(voice, list(take) if take else [word])
+            self._takes.move_to_end(key3)
+            return self._takes[key3]
         key = (voice.name, word)
         if key not in self._words:
-            if voice.engine == "espeak":
-                self._words[key] = self._espeak(voice, word)
-            elif voice.engine == "festival":
+            if voice.engine == "festival":
                 needed = [w for w in (*lexicon(voice.language), *backing_syllables(voice.language), word)
                           if (voice.name, w) not in self._words]
                 self._festival(voice, list(dict.fromkeys(needed)))
@@ -230,16 +269,20 @@ class VoiceBank:
         return self._words[key]
 
     def _espeak(self, voice: SpeechVoice, word: str) -> np.ndarray:
+        x, sr = self._run_espeak(voice, word)
+        return trim(_to_speech_rate(x, sr))
+
+    def _run_espeak(self, voice: SpeechVoice, text: str, ssml: bool = False) -> tuple[np.ndarray, int]:
         exe = shutil.which("espeak-ng")
         if exe is None:
             raise SynthError("espeak-ng is not installed; install the Debian package espeak-ng")
-        proc = subprocess.run([exe, "-v", voice.ident, "-s", "150", "--stdout", word], capture_output=True,
-                              check=False, timeout=60)
+        cmd = [exe, "-v", voice.ident, "-s", "150", *(["-m"] if ssml else []), "--stdout", text]
+        proc = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
         if proc.returncode != 0 or not proc.stdout:
             raise SynthError(f"espeak-ng failed for voice {voice.ident}: {proc.stderr.decode(errors='replace')[:200]}")
         x, sr = sf.read(io.BytesIO(proc.stdout), dtype="float64")
         self._rates[voice.name] = sr
-        return trim(_to_speech_rate(x, sr))
+        return x, sr
 
     def _festival(self, voice: SpeechVoice, words: list[str]) -> None:
         exe = shutil.which("festival")
