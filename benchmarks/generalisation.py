@@ -79,8 +79,9 @@ def systems(models: list[str]) -> dict[str, Callable]:
     return out
 
 
-def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path) -> dict[str, dict[str, float]]:
-    tracks = list_tracks(root, "test")
+def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, count: int
+                  ) -> dict[str, dict[str, float]]:
+    tracks = list_tracks(root, "test", str(count))
     table = {}
     for name, fn in fns.items():
         result = evaluate(tracks, fn, work / name.replace(" ", "_"), "test", jobs=jobs)
@@ -90,9 +91,9 @@ def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path) -
     return table
 
 
-def voice_split(root: Path, fns: dict[str, Callable]) -> dict[str, dict[str, float]]:
+def voice_split(root: Path, fns: dict[str, Callable], count: int) -> dict[str, dict[str, float]]:
     """Per system: median vocals SNR (dB) and median gain of the true voice in each estimated stem."""
-    tracks = list_tracks(root, "test")
+    tracks = list_tracks(root, "test", str(count))
     rows: dict[str, dict[str, list[float]]] = {name: {} for name in fns}
     for track in tracks:
         refs, mixture = references(track)
@@ -113,7 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="model directory or bundled name (repeat; default: bundled)")
     ap.add_argument("--renders", type=Path, help="where the splits are rendered and kept (default: a temp folder)")
-    ap.add_argument("--tracks", type=int, default=12)
+    ap.add_argument("--tracks", type=int, default=12, help="songs per split (rendered, or the first of a given root)")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--jobs", type=int, default=2)
     for split in SPLITS:
@@ -131,12 +132,12 @@ def main() -> None:
             root = getattr(args, split.replace("-", "_"))
             if root is None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)
-            n = len(list_tracks(root, "test"))
+            n = len(list_tracks(root, "test", str(args.tracks)))
             if split == "real-voice":
-                report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice_split(root, fns)}
+                report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice_split(root, fns, n)}
             else:
                 report["splits"][split] = {"root": str(root), "tracks": n,
-                                           "sdr": museval_split(root, fns, args.jobs, Path(tmp) / split)}
+                                           "sdr": museval_split(root, fns, args.jobs, Path(tmp) / split, n)}
     print_report(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -17,7 +17,7 @@ from tfswa.synth.corpus import SynthOptions, generate_corpus, render_track
 from tfswa.synth.render_fluidsynth import SynthError
 from tfswa.synth.voices import ALSA_SOUNDS
 
-pytestmark = [needs_fluidsynth, needs_synth_sounds]
+pytestmark = [needs_fluidsynth, needs_synth_sounds, pytest.mark.slow]
 SECONDS = 8.0
 
 

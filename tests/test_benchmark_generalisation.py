@@ -1,0 +1,39 @@
+"""benchmarks/generalisation.py end to end on a tiny corpus: three splits, the bundled model, IRM2, the mixture."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import needs_fluidsynth, needs_synth_sounds
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [needs_fluidsynth, needs_synth_sounds, pytest.mark.slow]
+
+
+def test_generalisation_report_end_to_end(tmp_path):
+    out = tmp_path / "report.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "generalisation.py"), "--tracks", "1", "--seconds", "4",
+           "--jobs", "1", "--renders", str(tmp_path / "renders"), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| oracle IRM2 |" in proc.stdout and "real voice" in proc.stdout
+    report = json.loads(out.read_text())
+    assert set(report["splits"]) == {"in-distribution", "held-out", "real-voice"}
+    for split in ("in-distribution", "held-out"):
+        sdr = report["splits"][split]["sdr"]
+        assert set(sdr) == {"tfswa-default", "oracle IRM2", "mixture"}
+        played = [s for s, v in sdr["oracle IRM2"].items() if not math.isnan(v)]
+        assert played
+        for stem in played:  # the oracle far above the mixture on every stem that plays
+            assert sdr["oracle IRM2"][stem] > sdr["mixture"][stem] + 3.0
+            assert math.isfinite(sdr["tfswa-default"][stem])
+    voice = report["splits"]["real-voice"]["voice"]
+    assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
+    assert voice["oracle IRM2"]["vocals_snr_db"] > voice["mixture"]["vocals_snr_db"] + 3.0
+    assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
