@@ -138,15 +138,13 @@ def main() -> None:
             else:
                 report["splits"][split] = {"root": str(root), "tracks": n,
                                            "sdr": museval_split(root, fns, args.jobs, Path(tmp) / split, n)}
-    print_report(report)
+    print_report(report, list(fns))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.json}")
 
 
-def print_report(report: dict) -> None:
-    names = list(next(iter(report["splits"].values())).get("sdr") or
-                 next(iter(report["splits"].values()))["voice"])
+def print_report(report: dict, names: list[str]) -> None:
     for split in ("in-distribution", "held-out"):
         if split not in report["splits"]:
             continue

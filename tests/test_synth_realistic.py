@@ -111,3 +111,5 @@ def test_cli_holdout_options(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "b"), "--real-voice", str(tmp_path / "nope"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "no such file" in err and len(err.strip().splitlines()) == 1
+    assert main(["synth", str(tmp_path / "c"), "--holdout", "--soundfont", "/usr/share/sounds/sf2/x.sf2", "-q"]) == 2
+    assert "drop --soundfont" in capsys.readouterr().err

@@ -196,6 +196,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError("--jobs must be >= 1")
     if args.renderer == "builtin" and (args.holdout or args.real_voice):
         raise UserError("--holdout and --real-voice need the fluidsynth renderer (real sounds to hold out)")
+    if args.soundfont and (args.holdout or args.real_voice):
+        raise UserError("--holdout and --real-voice use the held-out SoundFont; drop --soundfont")
     real_voice = None
     if args.real_voice:
         real_voice = str(Path(args.real_voice).resolve())

@@ -333,7 +333,7 @@ def _stretch(frames: np.ndarray, length: int, keep: int = 6) -> np.ndarray:
 
 
 def _put(sp: np.ndarray, ap: np.ndarray, f0: np.ndarray, at: int, feat: WordFeatures, index: np.ndarray,
-         gain: float, hz: np.ndarray | None) -> None:
+         gain: float, hz: np.ndarray) -> None:
     """Write the word's frames ``index`` at frame ``at`` (clipped to the phrase); ``hz`` replaces voiced f0."""
     lo, hi = max(0, at), min(len(f0), at + len(index))
     if hi <= lo:
@@ -341,11 +341,7 @@ def _put(sp: np.ndarray, ap: np.ndarray, f0: np.ndarray, at: int, feat: WordFeat
     index = index[lo - at: hi - at]
     sp[lo:hi] = np.maximum(feat.sp[index] * gain**2, SILENCE)
     ap[lo:hi] = feat.ap[index]
-    if hz is None:
-        f0[lo:hi] = 0.0
-    else:
-        voiced = feat.f0[index] > 0
-        f0[lo:hi] = np.where(voiced, hz[lo - at: hi - at], 0.0)
+    f0[lo:hi] = np.where(feat.f0[index] > 0, hz[lo - at: hi - at], 0.0)
 
 
 def _drift(rng: np.random.Generator, frames: int, cents: float) -> np.ndarray:
