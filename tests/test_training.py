@@ -269,6 +269,22 @@ def test_early_stopping_and_tensorboard(corpus: Path, tmp_path: Path):
     assert "example/vocals" in tags["audio"] and "spectrogram/vocals" in tags["images"]
 
 
+def test_precision_auto_uses_bf16_only_where_native(corpus: Path, tmp_path: Path):
+    """``trainer.precision=auto`` (the shipped configs) must not pick bf16 on a CPU that emulates it (~10x slower)."""
+    from tfswa.separator import native_bf16
+    from tfswa.training.trainer import Trainer
+
+    cfg = load_config(None, [*_common(corpus, tmp_path / "run"), "trainer.precision=auto", "trainer.device=cpu"])
+    lines: list[str] = []
+    trainer = Trainer(cfg, tmp_path / "run", log=lines.append)
+    try:
+        assert trainer.precision == ("bf16" if native_bf16("cpu") else "fp32")
+        assert (trainer.autocast().__class__.__name__ == "autocast") == (trainer.precision == "bf16")
+    finally:
+        trainer.close()
+    assert load_config(REPO / "configs" / "tfswa-default.yaml").trainer.precision == "auto"
+
+
 def test_ddp_two_processes_match_one_process_with_the_global_batch(corpus: Path, tmp_path: Path):
     """torchrun --nproc_per_node 2 (gloo, batch 1 each) == one process with batch 2, up to float rounding."""
     common = ["model.preset=tfswa-unet-tiny", "trainer.max_steps=2", "optim.clip_grad_norm=0",

@@ -31,7 +31,7 @@ from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, t
 from tfswa.dsp.stft import istft, stft
 from tfswa.models import create_model
 from tfswa.models.base import SpectrogramCore
-from tfswa.separator import Separator, output_to_spectrogram
+from tfswa.separator import Separator, output_to_spectrogram, resolve_precision
 from tfswa.training.config import TrainConfig, to_yaml
 from tfswa.training.losses import SeparationLoss, usdr
 
@@ -93,6 +93,8 @@ class Trainer:
         self.device = torch.device(device)
         if t.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("trainer.precision=fp16 needs a CUDA device (use bf16 on CPU)")
+        # auto: bf16 autocast only where the device computes bfloat16 natively (on an AVX2-only CPU it is ~10x slower)
+        self.precision = t.precision if t.precision != "auto" else resolve_precision("auto", self.device)
         if self.dist.world > 1 and not tdist.is_initialized():
             tdist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
 
@@ -119,7 +121,7 @@ class Trainer:
         self.optimizer = (torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam)(
             param_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
                     if t.ema_decay > 0 else None)
         self.net: torch.nn.Module = self.model
@@ -144,7 +146,7 @@ class Trainer:
 
     # -- one optimisation step -----------------------------------------------------------------------------------
     def autocast(self):
-        p = self.cfg.trainer.precision
+        p = self.precision
         if p == "fp32":
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
@@ -185,6 +187,11 @@ class Trainer:
         loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.data.workers,
                             pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
         batches = iter(loader)
+        if self.dist.main:
+            params = sum(p.numel() for p in self.model.parameters())
+            self.log(f"training {self.cfg.model.preset} ({params:,} parameters) from step {self.step} on "
+                     f"{len(self.train_tracks)} tracks, validating on {len(self.valid_tracks)}; "
+                     f"{self.device} {self.precision}, {self.dist.world} process(es)")
         stop = False
         epoch_losses: list[float] = []
         epoch_start = time.perf_counter()
