@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,62 @@ def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
     model = load_model(path)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert (path / "MODEL_CARD.md").is_file()
+
+
+def test_bundled_model_by_name_everywhere(tmp_path, capsys) -> None:
+    """``tfswa models`` lists names; ``-m NAME``, ``tfswa info NAME`` and ``load_model(NAME)`` take them."""
+    import tfswa
+
+    for name in bundled_models():
+        model = tfswa.load_model(name)
+        assert model.training_steps > 0 and model.sources == tuple(read_config(bundled_models()[name])["sources"])
+        assert main(["info", name]) == 0
+        assert name in capsys.readouterr().out
+    out = tmp_path / "sep"
+    assert main(["separate", str(DEMO), "-o", str(out), "-q", "-m", DEFAULT]) == 0
+    assert (out / DEFAULT / "demo" / "vocals.wav").is_file()
+    capsys.readouterr()
+    assert main(["info", "no-such-model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and DEFAULT in err[0]
+
+
+@pytest.mark.slow
+def test_fresh_install_separates_offline(tmp_path) -> None:
+    """A wheel built from the checkout ships every bundled model; installed alone (dependencies from this
+    environment) it loads them and separates the demo with networking disabled."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    str(ROOT)], check=True, capture_output=True)
+    wheel = next(wheels.glob("tfswa-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    for name in bundled_models():
+        for file in ("config.json", "model.safetensors", "MODEL_CARD.md"):
+            assert f"tfswa/pretrained/{name}/{file}" in names
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    # sitecustomize runs first: every socket connection fails, so anything reaching for the network breaks
+    (site / "sitecustomize.py").write_text(
+        "import socket\n"
+        "def _refuse(*a, **k):\n    raise OSError('network disabled in this test')\n"
+        "socket.socket.connect = _refuse\nsocket.create_connection = _refuse\n")
+    script = (
+        "import sys, tfswa, soundfile as sf\n"
+        "from tfswa.pretrained import bundled_models\n"
+        "from tfswa.separator import Separator\n"
+        f"assert tfswa.__file__.startswith({str(site)!r}), tfswa.__file__\n"
+        "mix, sr = sf.read(sys.argv[1], dtype='float32', always_2d=True)\n"
+        "for name in bundled_models():\n"
+        "    stems = Separator(tfswa.load_model(name)).separate(mix.T[:, : sr * 4], sr)\n"
+        "    print(name, sorted(stems))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(site), OMP_NUM_THREADS="1", PYTHONNOUSERSITE="1")
+    res = subprocess.run([sys.executable, "-c", script, str(DEMO)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"{DEFAULT} ['bass', 'drums', 'other', 'vocals']" in res.stdout
 
 
 def test_demo_is_small() -> None:

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from tfswa import __version__
 from tfswa.config import STFTConfig, from_dict, to_dict
 from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
+from tfswa.pretrained import bundled_models
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -200,14 +201,25 @@ def load_model_dir(directory: str | os.PathLike[str]) -> SpectrogramCore:
     return model.eval()
 
 
-def load_model(name_or_dir: str | os.PathLike[str]) -> SpectrogramCore:
-    """A model from a model directory, or an untrained model of a preset name (``training_steps == 0``)."""
+def model_path(name_or_dir: str | os.PathLike[str]) -> Path | None:
+    """The directory a model reference names: an existing model directory, or a bundled model's name."""
     path = Path(name_or_dir)
     if path.is_dir():
+        return path
+    return bundled_models().get(str(name_or_dir))
+
+
+def load_model(name_or_dir: str | os.PathLike[str]) -> SpectrogramCore:
+    """A model from a model directory or a bundled model's name (``tfswa models``), or an untrained model of a
+    preset name (``training_steps == 0``)."""
+    path = model_path(name_or_dir)
+    if path is not None:
         return load_model_dir(path)
     name = str(name_or_dir)
     if name in PRESETS:
         return create_model(name).eval()
-    if path.exists():
+    if Path(name).exists():
         raise CheckpointError(f"{name}: expected a model directory (with {CONFIG} and {WEIGHTS})")
-    raise CheckpointError(f"{name}: no such model directory or preset (presets: {', '.join(PRESETS)})")
+    bundled = ", ".join(bundled_models()) or "none installed"
+    raise CheckpointError(f"{name}: no such model directory, bundled model ({bundled}) or preset "
+                          f"(presets: {', '.join(PRESETS)})")

@@ -121,7 +121,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from tfswa.checkpoint import load_model
+    from tfswa.checkpoint import load_model, model_path
     from tfswa.pretrained import default_model_path
     from tfswa.separator import Separator, model_name
 
@@ -139,7 +139,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     files, errors = _collect_inputs(args.inputs)
     for line in errors:
         print(f"tfswa separate: error: {line}", file=sys.stderr)
-    label = model_name(model, model_ref)
+    label = model_name(model, model_path(model_ref))
     out_root = Path(args.out) / label
     if args.report:
         try:
@@ -276,14 +276,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError("--jobs must be >= 1")
     tracks = list_tracks(args.root, args.subset, args.tracks)
     if args.model:
-        from tfswa.checkpoint import load_model
+        from tfswa.checkpoint import load_model, model_path
         from tfswa.separator import Separator, model_name
 
         model = load_model(args.model)
         separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
                               two_stems=args.two_stems, allow_untrained=args.allow_untrained,
                               precision=args.precision)
-        label = model_name(model, args.model)
+        label = model_name(model, model_path(args.model))
         if model.sample_rate != tracks[0].sample_rate:
             raise UserError(f"model rate {model.sample_rate} Hz differs from the data's {tracks[0].sample_rate} Hz")
 
