@@ -1,6 +1,9 @@
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import wave
 
 import numpy as np
@@ -180,3 +183,64 @@ def test_m4a_without_ffmpeg_is_a_clear_error(tmp_path, model_dir, monkeypatch, c
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert _separate(model_dir, tmp_path / "out", tmp_path / "a.m4a") == 1
     assert "needs ffmpeg" in capsys.readouterr().err
+
+
+def _long_song(tmp_path, seconds=240.0):
+    path = tmp_path / "long.flac"
+    sf.write(path, _tone(seconds, 44100), 44100)
+    return path
+
+
+def _hidden(folder):
+    return [p.name for p in folder.rglob(".*")] if folder.exists() else []
+
+
+def _start(model_dir, song, out):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tfswa", "separate", str(song), "-m", str(model_dir), "-o",
+                             str(out), "-q"], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_temporaries(proc, out, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(n.endswith(".raw.wav") for n in _hidden(out)):
+            return
+        time.sleep(0.05)
+    raise AssertionError("separation never started writing")
+
+
+@pytest.mark.slow
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, model_dir):
+    """timeout/docker stop/systemd send SIGTERM: no temporaries, no partial stems, no empty folders."""
+    song, out = _long_song(tmp_path), tmp_path / "out"
+    proc = _start(model_dir, song, out)
+    _wait_for_temporaries(proc, out)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip().splitlines()[-1] == "tfswa: terminated"
+    assert not out.exists(), _outputs(out) + _hidden(out)
+
+
+@pytest.mark.slow
+def test_rerun_removes_what_kill_9_left(tmp_path, model_dir):
+    song, out = _long_song(tmp_path, 120.0), tmp_path / "out"
+    proc = _start(model_dir, song, out)
+    _wait_for_temporaries(proc, out)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert any(n.endswith(".raw.wav") for n in _hidden(out))  # SIGKILL cannot be handled
+    assert _separate(model_dir, out, song) == 0
+    assert _hidden(out) == []
+    assert _outputs(out) == [f"tiny/long/{s}.wav" for s in sorted(STEMS)]
+
+
+def test_stems_get_the_usual_file_mode(tmp_path, model_dir):
+    old = os.umask(0o022)
+    try:
+        sf.write(tmp_path / "song.wav", _tone(1.0, 44100), 44100)
+        assert _separate(model_dir, tmp_path / "out", tmp_path / "song.wav") == 0
+    finally:
+        os.umask(old)
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "out").rglob("*.wav")}
+    assert modes == {0o644}

@@ -74,6 +74,8 @@ def test_overrides_and_bad_keys():
         load_config(None, ["trainer.max_steps=many"])
     with pytest.raises(ConfigError, match="precision"):
         load_config(None, ["trainer.precision=fp8"])
+    with pytest.raises(ConfigError, match="'nope' is not a preset"):
+        load_config(None, ["model.preset=nope"])
 
 
 def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):

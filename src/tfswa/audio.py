@@ -21,6 +21,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from tfswa.atomic import atomic_path, temp_path
+
 SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
 AUDIO_EXTENSIONS = SNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
@@ -181,11 +183,8 @@ class StemWriter:
         self.channels = channels
         self.peak = 0.0
         self.frames = 0
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".raw.wav", dir=target.parent)
-        os.close(fd)
-        self._raw_path = Path(name)
-        self._raw = sf.SoundFile(name, "w", samplerate=sample_rate, channels=channels, format="WAV",
+        self._raw_path = temp_path(target, ".raw.wav")
+        self._raw = sf.SoundFile(str(self._raw_path), "w", samplerate=sample_rate, channels=channels, format="WAV",
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray) -> None:
@@ -198,11 +197,9 @@ class StemWriter:
         """Write ``target`` in ``fmt`` (wav|flac|mp3) with ``bits`` (16|24|32f), samples × ``scale``."""
         self._raw.close()
         subtype = _subtype(fmt, bits)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".{fmt}", dir=self.target.parent)
-        os.close(fd)
         try:
-            with sf.SoundFile(str(self._raw_path)) as src, sf.SoundFile(
-                tmp, "w", samplerate=self.sample_rate, channels=self.channels, format=OUTPUT_FORMATS[fmt],
+            with atomic_path(self.target, f".{fmt}") as tmp, sf.SoundFile(str(self._raw_path)) as src, sf.SoundFile(
+                str(tmp), "w", samplerate=self.sample_rate, channels=self.channels, format=OUTPUT_FORMATS[fmt],
                 subtype=subtype,
             ) as dst:
                 for block in src.blocks(1 << 16, dtype="float32", always_2d=True):
@@ -210,10 +207,6 @@ class StemWriter:
                     if clip != "none" or subtype != "FLOAT":
                         block = np.clip(block, -1.0, 1.0)
                     dst.write(block)
-            os.replace(tmp, self.target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         finally:
             self._raw_path.unlink(missing_ok=True)
         return self.target

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tfswa import __version__
+from tfswa.atomic import atomic_path, atomic_write_bytes
 from tfswa.config import STFTConfig, from_dict, to_dict
 from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
 from tfswa.pretrained import bundled_models
@@ -31,24 +31,6 @@ LEGACY_WEIGHTS = ("model.pt", "model.pth")
 
 class CheckpointError(ValueError):
     """A model directory or weights file that cannot be loaded as asked."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(path: Path) -> str:
@@ -93,14 +75,8 @@ def save_model(model: SpectrogramCore, directory: str | os.PathLike[str], *, hal
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": FORMAT})
-        os.replace(tmp, out / WEIGHTS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
     config = model_config_dict(model, extra)
     config["weights_sha256"] = _sha256(out / WEIGHTS)
     atomic_write_bytes(out / CONFIG, (json.dumps(config, indent=2) + "\n").encode())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -148,34 +151,40 @@ def cmd_separate(args: argparse.Namespace) -> int:
             raise UserError("--report needs matplotlib: pip install matplotlib (or tfswa[plot])") from None
     ok = 0
     started = time.perf_counter()
-    for path in files:
-        bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr)
+    made = [d for d in (out_root, Path(args.out)) if not d.exists()]
+    try:
+        for path in files:
+            bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr)
 
-        def progress(done: int, total: int, bar=bar) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+            def progress(done: int, total: int, bar=bar) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
 
-        try:
-            written = separator.separate_file(path, out_root, fmt=args.format, bits=args.bits, clip=args.clip_mode,
-                                              filename=args.filename, progress=progress)
-        except (ValueError, OSError, RuntimeError) as exc:
+            try:
+                written = separator.separate_file(path, out_root, fmt=args.format, bits=args.bits, clip=args.clip_mode,
+                                                  filename=args.filename, progress=progress)
+            except (ValueError, OSError, RuntimeError) as exc:
+                bar.close()
+                errors.append(str(exc))
+                print(f"tfswa separate: error: {_one_line(exc)}", file=sys.stderr)
+                continue
             bar.close()
-            errors.append(str(exc))
-            print(f"tfswa separate: error: {_one_line(exc)}", file=sys.stderr)
-            continue
-        bar.close()
-        ok += 1
-        folder = Path(next(iter(written.values()))).parent
-        if args.report:
-            from tfswa.report import write_report
+            ok += 1
+            folder = Path(next(iter(written.values()))).parent
+            if args.report:
+                from tfswa.report import write_report
 
-            page = write_report(folder / "report.html", path, written, title=f"{path.name}: {label}",
-                                subtitle=f"model {label} ({', '.join(model.sources)}; "
-                                         f"{model.training_steps} training steps)")
-            written["report"] = page
-        if not args.quiet:
-            print(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
+                page = write_report(folder / "report.html", path, written, title=f"{path.name}: {label}",
+                                    subtitle=f"model {label} ({', '.join(model.sources)}; "
+                                             f"{model.training_steps} training steps)")
+                written["report"] = page
+            if not args.quiet:
+                print(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
+    finally:
+        for folder in made:  # failed or interrupted runs leave no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     seconds = time.perf_counter() - started
     print(f"separated {ok} of {ok + len(errors)} input(s) in {seconds:.1f} s"
           f"{'' if not errors else f'; {len(errors)} failed'} -> {out_root}", file=sys.stderr)
@@ -446,14 +455,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tfswa.checkpoint import CheckpointError
 
     warnings.showwarning = _warning_line
+    previous = _handle_sigterm()
     try:
         return int(args.func(args) or 0)
     except (UserError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"tfswa {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("tfswa: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("tfswa: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, systemd) unwinds like Ctrl-C: temporaries go, nothing half-written."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _handle_sigterm():
+    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the previous handler to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 if __name__ == "__main__":

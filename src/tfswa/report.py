@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfswa.atomic import atomic_write_text
 from tfswa.audio import AudioReader
 
 N_FFT = 2048
@@ -122,7 +123,5 @@ def write_report(out_html: str | os.PathLike[str], mixture: str | os.PathLike[st
         f"(0 dB = loudest bin of the mixture, {DYNAMIC_RANGE_DB:.0f} dB range).</p>"
         + "".join(sections) + "</body></html>\n"
     )
-    tmp = folder / f".{out_html.name}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out_html)
+    atomic_write_text(out_html, page)
     return out_html

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from tfswa.atomic import remove_stale
 from tfswa.audio import (
     AudioError,
     AudioReader,
@@ -240,7 +241,10 @@ class Separator:
             targets = {
                 stem: Path(out_dir) / filename.format(track=track_name(path), stem=stem, ext=fmt) for stem in self.stems
             }
+            for folder in {t.parent for t in targets.values()}:
+                remove_stale(folder)  # what a killed earlier run (kill -9) left behind
             writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}
+            committed: list[Path] = []
             try:
                 to_model = Resampler(info.sample_rate, self.sample_rate, 2)
                 blocks = _fit_stream(_stereo_blocks(reader, to_model), total)
@@ -253,8 +257,12 @@ class Separator:
                         y = block[:, 2 * i:2 * i + 2]
                         writers[stem].write(y.mean(axis=1, keepdims=True) if out_ch == 1 else y)
                 scale = clip_scale(max(w.peak for w in writers.values()), clip)
-                return {stem: writers[stem].commit(fmt, bits, scale, clip) for stem in self.stems}
-            except BaseException:
+                for stem in self.stems:
+                    committed.append(writers[stem].commit(fmt, bits, scale, clip))
+                return dict(zip(self.stems, committed, strict=True))
+            except BaseException:  # interrupted or failed: no partial set of stems stays behind
+                for target in committed:
+                    target.unlink(missing_ok=True)
                 for w in writers.values():
                     w.discard()
                 raise

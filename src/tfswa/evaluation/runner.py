@@ -8,7 +8,6 @@ Arrays: (C, L) per stem inside, (L, C) for museval and files.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tfswa.atomic import atomic_write_text
 from tfswa.data.tracks import Track, read_stereo, track_from_folder
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
 
@@ -113,10 +113,7 @@ def score_track(name: str, refs: dict[str, np.ndarray], ests: dict[str, np.ndarr
         out[t]["uSDR"] = usdr(r[t], e[t])
         out[t]["cSDR"] = csdr(r[t], e[t], rate)
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(json_path).with_suffix(".json.tmp")
-        tmp.write_text(store.json)
-        os.replace(tmp, json_path)
+        atomic_write_text(json_path, store.json)
     return out
 
 

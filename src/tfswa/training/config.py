@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from tfswa.models import PRESETS
+
 
 @dataclass(frozen=True)
 class ModelSection:
@@ -147,6 +149,7 @@ def validate(cfg: TrainConfig) -> None:
         (d.segment_seconds > 0, "data.segment_seconds must be > 0"),
         (cfg.loss.wave_l1 + cfg.loss.mag_l1 + cfg.loss.mrstft > 0, "at least one loss weight must be > 0"),
         (len(cfg.model.sources) >= 1, "model.sources must name at least one stem"),
+        (cfg.model.preset in PRESETS, f"model.preset {cfg.model.preset!r} is not a preset ({', '.join(PRESETS)})"),
     ]
     for ok, message in checks:
         if not ok:

@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from tfswa.atomic import atomic_path
 from tfswa.checkpoint import save_model
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, target_from_stems
@@ -376,9 +377,8 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": gathered,
             }
-            tmp = self.run_dir / f".{CHECKPOINT}.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, self.run_dir / CHECKPOINT)
+            with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+                torch.save(state, tmp)
         if self.dist.world > 1:
             tdist.barrier()
 
