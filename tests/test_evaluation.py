@@ -131,3 +131,49 @@ def test_cli_evaluate_errors(corpus: Path, tmp_path: Path, capsys):
                  "-q"]) == 1
     report = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert report["tracks"] == 1 and len(report["failed"]) == 2
+
+
+def test_two_stems_complements_are_scored_against_the_right_reference(corpus: Path, tmp_path: Path):
+    """``no_drums`` is scored against vocals + bass + other (paired with drums, as museval pairs vocals and
+    accompaniment) — by ``-m --two-stems drums`` and from a folder of estimates alike."""
+    import museval
+    import soundfile as sf
+
+    track = list_tracks(corpus, "test")[0]
+    refs, mixture = references(track)
+    rng = np.random.default_rng(0)
+    drums = 0.7 * refs["drums"] + 0.01 * rng.standard_normal(refs["drums"].shape)
+    ests = {"drums": drums, "no_drums": mixture - drums}
+    folder = tmp_path / "est" / track.name
+    folder.mkdir(parents=True)
+    for name, audio in ests.items():
+        sf.write(folder / f"{name}.wav", audio.T.astype(np.float32), 44100, subtype="FLOAT")
+    out = tmp_path / "scores"
+    assert main(["evaluate", "--estimates", str(tmp_path / "est"), "--root", str(corpus), "--tracks", track.name,
+                 "-o", str(out), "-q"]) == 0
+    got = json.loads((out / "summary.json").read_text())["median"]
+    assert set(got) == {"drums", "no_drums"}
+    rest = refs["vocals"] + refs["bass"] + refs["other"]
+    sdr, *_ = museval.evaluate([refs["drums"].T, rest.T], [ests["drums"].T, ests["no_drums"].T], win=44100,
+                               hop=44100)
+    assert got["drums"]["SDR"] == pytest.approx(float(np.nanmedian(sdr[0])), abs=1e-3)
+    assert got["no_drums"]["SDR"] == pytest.approx(float(np.nanmedian(sdr[1])), abs=1e-3)
+
+    model = tmp_path / "model"
+    assert main(["init", "tfswa-resunet-tiny", str(model)]) == 0
+    assert main(["evaluate", "-m", str(model), "--allow-untrained", "--two-stems", "drums", "--root", str(corpus),
+                 "--tracks", track.name, "-o", str(tmp_path / "by-model"), "-q"]) == 0
+    assert set(json.loads((tmp_path / "by-model" / "summary.json").read_text())["median"]) == {"drums", "no_drums"}
+
+
+def test_stem_rules():
+    from tfswa.stems import ACCOMPANIMENT, canonical, complement, complemented, derive, ordered
+
+    stems = {"vocals": 1.0, "drums": 2.0, "bass": 4.0, "other": 8.0}
+    assert complement("drums") == "no_drums" and complemented("no_drums") == "drums"
+    assert complemented(ACCOMPANIMENT) == "vocals" and complemented("vocals") is None
+    assert canonical("no_vocals") == ACCOMPANIMENT and canonical("no_bass") == "no_bass"
+    assert derive("no_drums", stems) == 13.0 and derive(ACCOMPANIMENT, stems) == 14.0
+    assert derive("no_piano", stems) is None and derive("drums", stems) == 2.0
+    assert ordered(["no_bass", "other", "zz", "vocals", ACCOMPANIMENT]) == [
+        "vocals", "other", ACCOMPANIMENT, "no_bass", "zz"]

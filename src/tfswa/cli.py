@@ -297,8 +297,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UserError(f"model rate {model.sample_rate} Hz differs from the data's {tracks[0].sample_rate} Hz")
 
         def estimate(track, mixture, refs):
-            est = separator.separate(mixture, track.sample_rate)
-            return {("accompaniment" if k.startswith("no_") else k): v.numpy() for k, v in est.items()}
+            return {k: v.numpy() for k, v in separator.separate(mixture, track.sample_rate).items()}
     elif args.estimates:
         folder = Path(args.estimates)
         if not folder.is_dir():
@@ -412,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=1, help="tracks scored in parallel (default 1)")
     p.add_argument("--save-estimates", action="store_true", help="also write the estimates under OUTPUT/estimates")
     p.add_argument("--compare", action="store_true", help="add a table beside published MUSDB18 figures")
-    p.add_argument("--two-stems", metavar="STEM", help="model mode: STEM and accompaniment")
+    p.add_argument("--two-stems", metavar="STEM", help="model mode: STEM and no_STEM (the sum of the other stems)")
     p.add_argument("--shifts", type=int, default=0)
     p.add_argument("--wiener-iters", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -12,9 +12,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from tfswa.stems import FOUR_STEMS
+
 T = TypeVar("T")
 
-DEFAULT_SOURCES: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+DEFAULT_SOURCES: tuple[str, ...] = FOUR_STEMS
 
 
 @dataclass(frozen=True)

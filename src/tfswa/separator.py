@@ -35,6 +35,7 @@ from tfswa.audio import (
 from tfswa.dsp import istft, stft, wiener
 from tfswa.models import SpectrogramCore
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
+from tfswa.stems import complement
 
 Precision = Literal["fp32", "bf16", "auto"]
 READ_BLOCK = 1 << 16
@@ -279,7 +280,7 @@ def _stem_selector(sources: tuple[str, ...], stems: Iterable[str] | None, two_st
         def pick_two(x: torch.Tensor) -> torch.Tensor:
             return torch.stack([x[i], x[others].sum(dim=0)])
 
-        return (two_stems, f"no_{two_stems}"), pick_two
+        return (two_stems, complement(two_stems)), pick_two
     names = tuple(stems) if stems else sources
     unknown = [s for s in names if s not in sources]
     if unknown:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tfswa.stems import ACCOMPANIMENT
+
 # The validation split the musdb package ships (musdb/configs/mus.yaml): 14 tracks of MUSDB18 "train".
 MUSDB_VALIDATION = (
     "Actions - One Minute Smile", "Clara Berry And Wooldog - Waltz For My Victims", "Johnny Lokke - Promises & Lies",
@@ -20,7 +22,6 @@ MUSDB_VALIDATION = (
 )
 MIXTURE = "mixture"
 STEM_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}  # what soundfile reads with random access
-ACCOMPANIMENT = "accompaniment"
 
 
 class DataError(ValueError):

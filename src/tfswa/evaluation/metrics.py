@@ -7,40 +7,42 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfswa.stems import complemented
 from tfswa.training.losses import SILENT_RMS
-
-FOUR = ("vocals", "drums", "bass", "other")
 
 
 def museval_scores(name: str, references: dict[str, np.ndarray], estimates: dict[str, np.ndarray], rate: int,
                    win: float = 1.0, hop: float = 1.0):
     """A ``museval.TrackStore`` for the targets present in both dicts, grouped as ``museval.eval_mus_track`` does.
 
-    The stems other than ``accompaniment`` are scored jointly; vocals/accompaniment are scored as their own pair
-    (and vocals keep the scores of that pair, as in museval). Silent references are not scored.
+    Plain stems are scored jointly; each complement (``accompaniment``, ``no_X``, see :mod:`tfswa.stems`) is scored
+    as a pair with its stem, which keeps the scores of that pair (as museval does for vocals/accompaniment).
+    Silent references are not scored.
     """
     import museval
+
+    def score(group: list[str], keep: list[str]) -> None:
+        sdr, isr, sir, sar = museval.evaluate([references[t] for t in group], [estimates[t] for t in group],
+                                              win=int(win * rate), hop=int(hop * rate))
+        for i, t in enumerate(group):
+            if t in keep:
+                store.add_target(t, {"SDR": sdr[i].tolist(), "SIR": sir[i].tolist(), "ISR": isr[i].tolist(),
+                                     "SAR": sar[i].tolist()})
 
     # museval refuses all-zero references (a stem the song lacks): such targets are left out (scored NaN)
     targets = [t for t in references if t in estimates and np.any(references[t])]
     store = museval.TrackStore(track_name=name, win=win, hop=hop)
-    has_acc = "vocals" in targets and "accompaniment" in targets
-    joint = [t for t in targets if t != "accompaniment"]
-    if joint and (len(joint) >= 2 or not has_acc):
-        sdr, isr, sir, sar = museval.evaluate([references[t] for t in joint], [estimates[t] for t in joint],
-                                              win=int(win * rate), hop=int(hop * rate))
-        for i, t in enumerate(joint):
-            if t == "vocals" and has_acc:
-                continue
-            store.add_target(t, {"SDR": sdr[i].tolist(), "SIR": sir[i].tolist(), "ISR": isr[i].tolist(),
-                                 "SAR": sar[i].tolist()})
-    if has_acc:
-        pair = ["vocals", "accompaniment"]
-        sdr, isr, sir, sar = museval.evaluate([references[t] for t in pair], [estimates[t] for t in pair],
-                                              win=int(win * rate), hop=int(hop * rate))
-        for i, t in enumerate(pair):
-            store.add_target(t, {"SDR": sdr[i].tolist(), "SIR": sir[i].tolist(), "ISR": isr[i].tolist(),
-                                 "SAR": sar[i].tolist()})
+    pairs = [(complemented(t), t) for t in targets if complemented(t) in targets]
+    paired = {stem for stem, _ in pairs}
+    joint = [t for t in targets if complemented(t) is None]
+    unpaired = [t for t in joint if t not in paired]
+    if unpaired:
+        score(joint, unpaired)
+    for stem, comp in pairs:
+        score([stem, comp], [stem, comp])
+    for t in targets:  # a complement whose stem is silent or missing: scored alone
+        if complemented(t) is not None and complemented(t) not in targets:
+            score([t], [t])
     return store
 
 

@@ -19,9 +19,9 @@ import soundfile as sf
 from tfswa.atomic import atomic_write_text
 from tfswa.data.tracks import Track, read_stereo, track_from_folder
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
+from tfswa.stems import ACCOMPANIMENT, FOUR_STEMS, canonical, complemented, derive, order_key
 
 METRICS = ("SDR", "SIR", "ISR", "SAR")
-STEM_ALIASES = {"no_vocals": "accompaniment"}
 ESTIMATE_EXTENSIONS = (".wav", ".flac")
 # Published MUSDB18 figures (not re-measured here): SDR, median over tracks of median over 1 s windows.
 PUBLISHED = {
@@ -62,13 +62,13 @@ def list_tracks(root: str | Path, subset: str = "test", select: str | None = Non
 def references(track: Track) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """True stems (C, L) — with ``accompaniment`` = the non-vocal stems when vocals exist — and the mixture."""
     stems = {name: track.read(name) for name in track.stems}
-    if "vocals" in stems and len(stems) > 1 and "accompaniment" not in stems:
-        stems["accompaniment"] = np.sum([a for n, a in stems.items() if n != "vocals"], axis=0)
     mixture_file = track.stems[next(iter(track.stems))].parent / "mixture.wav"
     if mixture_file.is_file():
         mixture = read_stereo(mixture_file, 0, track.length)
     else:
-        mixture = np.sum([a for n, a in stems.items() if n != "accompaniment"], axis=0)
+        mixture = np.sum([a for n, a in stems.items() if complemented(n) is None], axis=0)
+    if ACCOMPANIMENT not in stems and (acc := derive(ACCOMPANIMENT, stems)) is not None:
+        stems[ACCOMPANIMENT] = acc
     return stems, mixture
 
 
@@ -85,7 +85,7 @@ def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
         if rate != track.sample_rate:
             raise ValueError(f"{path}: {rate} Hz, the reference is {track.sample_rate} Hz")
         fitted = read_stereo(path, 0, track.length)
-        out[STEM_ALIASES.get(path.stem, path.stem)] = fitted
+        out[canonical(path.stem)] = fitted
     if not out:
         raise FileNotFoundError(f"{base}: no estimate files")
     return out
@@ -93,9 +93,16 @@ def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
 
 def add_accompaniment(estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A 4-stem estimate also gives accompaniment = drums + bass + other (scored with vocals as a pair)."""
-    if "accompaniment" not in estimates and {"vocals", "drums", "bass", "other"} <= set(estimates):
-        estimates = {**estimates, "accompaniment": estimates["drums"] + estimates["bass"] + estimates["other"]}
+    if ACCOMPANIMENT not in estimates and set(FOUR_STEMS) <= set(estimates):
+        estimates = {**estimates, ACCOMPANIMENT: derive(ACCOMPANIMENT, {s: estimates[s] for s in FOUR_STEMS})}
     return estimates
+
+
+def complete_references(refs: dict[str, np.ndarray], estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """References for estimated complements the track has no file for (``no_drums`` = all stems but drums)."""
+    plain = {n: a for n, a in refs.items() if complemented(n) is None}
+    extra = {n: derive(n, plain) for n in estimates if n not in refs}
+    return {**refs, **{n: a for n, a in extra.items() if a is not None}}
 
 
 def score_track(name: str, refs: dict[str, np.ndarray], ests: dict[str, np.ndarray], rate: int,
@@ -119,7 +126,7 @@ def score_track(name: str, refs: dict[str, np.ndarray], ests: dict[str, np.ndarr
 
 def summarise(tracks: dict[str, dict[str, dict[str, float]]]) -> dict:
     """Per target and metric: median and mean over tracks of the per-track values (NaN tracks skipped)."""
-    targets = sorted({t for scores in tracks.values() for t in scores}, key=_target_order)
+    targets = sorted({t for scores in tracks.values() for t in scores}, key=order_key)
     summary: dict = {"tracks": len(tracks), "median": {}, "mean": {}}
     for t in targets:
         for agg, fn in (("median", np.nanmedian), ("mean", np.nanmean)):
@@ -129,11 +136,6 @@ def summarise(tracks: dict[str, dict[str, dict[str, float]]]) -> dict:
                 row[m] = float(fn(vals)) if np.isfinite(vals).any() else float("nan")
             summary[agg][t] = row
     return summary
-
-
-def _target_order(name: str) -> tuple[int, str]:
-    order = ("vocals", "drums", "bass", "other", "accompaniment")
-    return (order.index(name) if name in order else len(order), name)
 
 
 def table(summary: dict, agg: str = "median") -> str:
@@ -147,7 +149,7 @@ def table(summary: dict, agg: str = "median") -> str:
 def compare_table(summary: dict, label: str) -> str:
     systems = {f"{label} (this data, measured)": {t: r["SDR"] for t, r in summary["median"].items()}}
     systems.update({f"{k} — published, not re-measured": v for k, v in PUBLISHED.items()})
-    targets = [t for t in ("vocals", "drums", "bass", "other", "accompaniment")]
+    targets = [*FOUR_STEMS, ACCOMPANIMENT]
     lines = ["| system (SDR, dB) | " + " | ".join(targets) + " |", "|---|" + "---:|" * len(targets)]
     for name, row in systems.items():
         cells = ["—" if t not in row or not np.isfinite(row[t]) else f"{row[t]:.2f}" for t in targets]
@@ -175,7 +177,8 @@ def evaluate(tracks: list[Track], estimate: Callable[[Track, np.ndarray, dict], 
         for track in tracks:
             try:
                 refs, mixture = references(track)
-                ests = add_accompaniment(estimate(track, mixture, refs))
+                ests = add_accompaniment({canonical(k): v for k, v in estimate(track, mixture, refs).items()})
+                refs = complete_references(refs, ests)
             except Exception as exc:
                 result.failed[track.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 if progress:

@@ -13,12 +13,13 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from tfswa.models import PRESETS
+from tfswa.stems import FOUR_STEMS
 
 
 @dataclass(frozen=True)
 class ModelSection:
     preset: str = "tfswa-resunet-tiny"
-    sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sources: tuple[str, ...] = FOUR_STEMS
     gradient_checkpointing: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {channels: 32}
 
