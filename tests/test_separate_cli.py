@@ -244,3 +244,47 @@ def test_stems_get_the_usual_file_mode(tmp_path, model_dir):
         os.umask(old)
     modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "out").rglob("*.wav")}
     assert modes == {0o644}
+
+
+def test_same_named_inputs_never_overwrite_each_other(tmp_path, model_dir, capsys):
+    for d in ("dir1", "dir2"):
+        (tmp_path / d).mkdir()
+        sf.write(tmp_path / d / "song.wav", _tone(1.0, 44100) * (0.5 if d == "dir1" else 1.0), 44100)
+    sf.write(tmp_path / "a.wav", _tone(1.0, 44100), 44100)
+    sf.write(tmp_path / "a.flac", _tone(0.5, 44100), 44100)
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "dir1/song.wav", tmp_path / "dir2/song.wav", tmp_path / "a.wav",
+                     tmp_path / "a.flac") == 0
+    err = capsys.readouterr().err
+    assert err.count("same output name") == 2
+    assert {p.parent.name for p in (out / "tiny").rglob("vocals.wav")} == {"song", "song-2", "a", "a-2"}
+    assert sf.info(out / "tiny/a-2/vocals.wav").frames == 22050  # the flac, in its own folder
+    # {parent} keeps same-named files of different folders apart without suffixes
+    assert _separate(model_dir, out, tmp_path / "dir1/song.wav", tmp_path / "dir2/song.wav",
+                     extra=["--filename", "{parent}/{track}/{stem}.{ext}"]) == 0
+    assert (out / "tiny/dir1/song/bass.wav").is_file() and (out / "tiny/dir2/song/bass.wav").is_file()
+    assert "same output name" not in capsys.readouterr().err
+
+
+def test_outputs_of_an_earlier_run_are_kept_unless_overwrite(tmp_path, model_dir, capsys):
+    sf.write(tmp_path / "song.wav", _tone(1.0, 44100), 44100)
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "song.wav") == 0
+    stem = out / "tiny/song/vocals.wav"
+    stem.write_bytes(b"marker")
+    capsys.readouterr()
+    assert _separate(model_dir, out, tmp_path / "song.wav") == 0
+    assert stem.read_bytes() == b"marker" and "--overwrite" in capsys.readouterr().err
+    assert _separate(model_dir, out, tmp_path / "song.wav", extra=["--overwrite"]) == 0
+    assert sf.info(stem).frames == 44100
+
+
+@pytest.mark.parametrize("template", ["{stem}.{ext}", "{track}/{nope}.{ext}", "{track}.{ext}", "../{track}/{stem}"])
+def test_bad_filename_templates_are_one_line_errors(tmp_path, model_dir, capsys, template):
+    for name in ("x.wav", "y.wav"):
+        sf.write(tmp_path / name, _tone(0.5, 44100), 44100)
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "x.wav", tmp_path / "y.wav",
+                     extra=["--filename", template]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("--filename" in err[0] or "{track}" in err[0])
+    assert not (tmp_path / "out").exists()

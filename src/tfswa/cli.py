@@ -125,6 +125,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tfswa.checkpoint import load_model, model_path
+    from tfswa.outputs import output_paths, plan_outputs
     from tfswa.pretrained import default_model_path
     from tfswa.separator import Separator, model_name
 
@@ -152,8 +153,20 @@ def cmd_separate(args: argparse.Namespace) -> int:
     ok = 0
     started = time.perf_counter()
     made = [d for d in (out_root, Path(args.out)) if not d.exists()]
+    ext = args.format
+    plan, notes = plan_outputs(files, out_root, args.filename, separator.stems, ext)
+    for line in notes:
+        print(f"tfswa separate: warning: {line}", file=sys.stderr)
+    skipped = 0
     try:
-        for path in files:
+        for path, track in plan:
+            targets = output_paths(path, out_root, args.filename, separator.stems, ext, track)
+            existing = [t for t in targets.values() if t.exists()]
+            if existing and not args.overwrite:
+                skipped += 1
+                print(f"tfswa separate: {path}: skipped, {existing[0]} exists (--overwrite replaces it)",
+                      file=sys.stderr)
+                continue
             bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr)
 
             def progress(done: int, total: int, bar=bar) -> None:
@@ -162,8 +175,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 bar.refresh()
 
             try:
-                written = separator.separate_file(path, out_root, fmt=args.format, bits=args.bits, clip=args.clip_mode,
-                                                  filename=args.filename, progress=progress)
+                written = separator.separate_file(path, out_root, fmt=ext, bits=args.bits, clip=args.clip_mode,
+                                                  filename=args.filename, progress=progress, track=track)
             except (ValueError, OSError, RuntimeError) as exc:
                 bar.close()
                 errors.append(str(exc))
@@ -186,7 +199,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 folder.rmdir()
     seconds = time.perf_counter() - started
-    print(f"separated {ok} of {ok + len(errors)} input(s) in {seconds:.1f} s"
+    print(f"separated {ok} of {ok + skipped + len(errors)} input(s) in {seconds:.1f} s"
+          f"{'' if not skipped else f'; {skipped} skipped'}"
           f"{'' if not errors else f'; {len(errors)} failed'} -> {out_root}", file=sys.stderr)
     return 0 if not errors else 1
 
@@ -384,7 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="model arithmetic: auto = bf16 where the CPU/GPU has native bfloat16, else fp32")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--filename", default="{track}/{stem}.{ext}", help="output name template under OUT/<model>")
+    p.add_argument("--filename", default="{track}/{stem}.{ext}",
+                   help="output name template under OUT/<model>; fields {track} {parent} {stem} {ext}. Inputs "
+                        "of one run that would share names get {track}-2, -3, ... (a warning says so)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace stems an earlier run wrote (default: skip such inputs with a message)")
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")
     p.add_argument("--report", action="store_true",
                    help="also write report.html (players + spectrograms of the mixture and stems; needs matplotlib)")

@@ -34,6 +34,7 @@ from tfswa.audio import (
 )
 from tfswa.dsp import istft, stft, wiener
 from tfswa.models import SpectrogramCore
+from tfswa.outputs import DEFAULT_TEMPLATE, check_template, output_paths
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
 from tfswa.stems import complement
 
@@ -73,11 +74,6 @@ def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = Non
         folder = Path(path).resolve()
         return f"{folder.parent.name}-{folder.name}" if folder.name in ("best", "last") else folder.name
     return model.preset or model.architecture
-
-
-def track_name(path: Path) -> str:
-    """The ``{track}`` of output names: the file's stem, or its folder's name for a MUSDB-style ``mixture.wav``."""
-    return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
 
 
 def output_to_spectrogram(model: SpectrogramCore, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
@@ -227,11 +223,13 @@ class Separator:
         fmt: str = "wav",
         bits: str = "16",
         clip: ClipMode = "rescale",
-        filename: str = "{track}/{stem}.{ext}",
+        filename: str = DEFAULT_TEMPLATE,
         progress: Callable[[int, int], None] | None = None,
+        track: str | None = None,
     ) -> dict[str, Path]:
-        """Separate an audio file into ``out_dir/<filename>`` files, streaming: memory does not grow with
-        the file's length. Files appear only when complete. ``progress(done, total)`` counts chunks."""
+        """Separate an audio file into ``out_dir/<filename>`` files (:mod:`tfswa.outputs`; ``track`` overrides
+        the ``{track}`` field), streaming: memory does not grow with the file's length. Files appear only when
+        complete. ``progress(done, total)`` counts chunks."""
         path = Path(path)
         with AudioReader(path) as reader:
             info = reader.info
@@ -239,9 +237,8 @@ class Separator:
                 warnings.warn(msg, stacklevel=2)
             out_ch = output_channels(info)
             total = _resampled_length(info.frames, info.sample_rate, self.sample_rate)
-            targets = {
-                stem: Path(out_dir) / filename.format(track=track_name(path), stem=stem, ext=fmt) for stem in self.stems
-            }
+            check_template(filename)
+            targets = output_paths(path, Path(out_dir), filename, self.stems, fmt, track)
             for folder in {t.parent for t in targets.values()}:
                 remove_stale(folder)  # what a killed earlier run (kill -9) left behind
             writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}

@@ -1,0 +1,84 @@
+"""Output names of separated stems: the ``--filename`` template, and unique names for every input of a run.
+
+Template fields: ``{track}`` (the input's name without extension, or its folder's name for a MUSDB-style
+``mixture.wav``), ``{parent}`` (the input's folder name), ``{stem}``, ``{ext}`` (the output format).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+FIELDS = ("track", "parent", "stem", "ext")
+DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
+
+
+class OutputNameError(ValueError):
+    """A ``--filename`` template that cannot name the stems."""
+
+
+def track_name(path: Path) -> str:
+    """The ``{track}`` of output names: the file's stem, or its folder's name for a MUSDB-style ``mixture.wav``."""
+    return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
+
+
+def check_template(template: str) -> None:
+    """Refuse unknown fields, absolute paths, ``..`` and templates that would write every stem to one file."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise OutputNameError(f"--filename {template!r}: {exc}") from None
+    unknown = sorted(fields - set(FIELDS))
+    if unknown:
+        raise OutputNameError(f"--filename {template!r}: unknown field {{{unknown[0]}}} (fields: "
+                              + ", ".join(f"{{{f}}}" for f in FIELDS) + ")")
+    if "stem" not in fields:
+        raise OutputNameError(f"--filename {template!r} must contain {{stem}} (else every stem gets one name)")
+    if template.startswith("/") or ".." in Path(template).parts:
+        raise OutputNameError(f"--filename {template!r} must stay inside the output folder")
+
+
+def output_paths(path: Path, out_dir: Path, template: str, stems: Iterable[str], ext: str,
+                 track: str | None = None) -> dict[str, Path]:
+    """Stem → output file for the input ``path`` (``track`` overrides the ``{track}`` field)."""
+    name = track if track is not None else track_name(path)
+    parent = path.resolve().parent.name
+    return {s: Path(out_dir) / template.format(track=name, parent=parent, stem=s, ext=ext) for s in stems}
+
+
+def plan_outputs(inputs: Sequence[Path], out_dir: Path, template: str, stems: Sequence[str], ext: str
+                 ) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The ``{track}`` name of each input so that no two inputs of one run write the same file.
+
+    An input whose outputs would collide with an earlier input's gets ``<track>-2``, ``<track>-3``, … (first
+    free number), with a warning line; ``{parent}`` in the template avoids the suffixes for same-named files
+    in different folders. The same file named twice is separated once.
+    """
+    check_template(template)
+    taken: set[Path] = set()
+    seen: set[Path] = set()
+    plan: list[tuple[Path, str]] = []
+    warnings: list[str] = []
+    for path in inputs:
+        real = path.resolve()
+        if real in seen:
+            warnings.append(f"{path}: named more than once, separated once")
+            continue
+        seen.add(real)
+        base = track_name(path)
+        name, n = base, 1
+        if "{track}" not in template and set(output_paths(path, out_dir, template, stems, ext).values()) & taken:
+            raise OutputNameError(f"{path}: --filename {template!r} gives it the same files as another input; "
+                                  "add {track} to the template")
+        while set(output_paths(path, out_dir, template, stems, ext, name).values()) & taken:
+            n += 1
+            name = f"{base}-{n}"
+        targets = output_paths(path, out_dir, template, stems, ext, name)
+        if n > 1:
+            first = next(iter(targets.values()))
+            warnings.append(f"{path}: another input of this run has the same output name; writing "
+                            f"{first.parent if len(set(t.parent for t in targets.values())) == 1 else first}")
+        taken.update(targets.values())
+        plan.append((path, name))
+    return plan, warnings
