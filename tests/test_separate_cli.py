@@ -288,3 +288,15 @@ def test_bad_filename_templates_are_one_line_errors(tmp_path, model_dir, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("--filename" in err[0] or "{track}" in err[0])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("extra", "low", "high"), [((), 300, 330), (("--mp3-bitrate", "128"), 120, 135),
+                                                     (("--mp3-bitrate", "192", "--mp3-mode", "abr"), 160, 200)])
+def test_mp3_bitrate(tmp_path, model_dir, extra, low, high):
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "noise.wav", (0.1 * rng.standard_normal((44100 * 4, 2))).astype(np.float32), 44100)
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "noise.wav", extra=["--format", "mp3", *extra]) == 0
+    for path in (out / "tiny" / "noise").glob("*.mp3"):
+        kbps = path.stat().st_size * 8 / sf.info(path).duration / 1000
+        assert low <= kbps <= high, (path.name, kbps)

@@ -170,6 +170,28 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32)
 
 
+MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)  # MPEG-1 Layer III, kbit/s
+MP3_MODES = {"cbr": "CONSTANT", "abr": "AVERAGE", "vbr": "VARIABLE"}
+
+
+@dataclass(frozen=True)
+class Mp3Options:
+    """MP3 encoding: ``bitrate`` kbit/s, constant (cbr, the default, as demucs), average (abr) or variable (vbr,
+    a quality level derived from the bitrate; the file's rate then follows the music)."""
+
+    bitrate: int = 320
+    mode: str = "cbr"
+
+    def soundfile_args(self) -> dict:
+        if self.bitrate not in MP3_BITRATES:
+            raise ValueError(f"MP3 bitrate {self.bitrate} kbit/s: choose one of {', '.join(map(str, MP3_BITRATES))}")
+        if self.mode not in MP3_MODES:
+            raise ValueError(f"MP3 mode {self.mode!r}: choose one of {', '.join(MP3_MODES)}")
+        # libsndfile maps compression_level 0..1 linearly onto 320..32 kbit/s (LAME picks the nearest valid rate)
+        level = (320 - self.bitrate) / (320 - 32)
+        return {"compression_level": min(level, 0.999), "bitrate_mode": MP3_MODES[self.mode]}
+
+
 class StemWriter:
     """Collects one stem as float32 blocks in a temporary file, then writes the final file atomically.
 
@@ -193,14 +215,15 @@ class StemWriter:
             self._raw.write(block)
             self.frames += block.shape[0]
 
-    def commit(self, fmt: str, bits: str, scale: float, clip: ClipMode) -> Path:
+    def commit(self, fmt: str, bits: str, scale: float, clip: ClipMode, mp3: Mp3Options | None = None) -> Path:
         """Write ``target`` in ``fmt`` (wav|flac|mp3) with ``bits`` (16|24|32f), samples × ``scale``."""
         self._raw.close()
         subtype = _subtype(fmt, bits)
+        extra = (mp3 or Mp3Options()).soundfile_args() if fmt == "mp3" else {}
         try:
             with atomic_path(self.target, f".{fmt}") as tmp, sf.SoundFile(str(self._raw_path)) as src, sf.SoundFile(
                 str(tmp), "w", samplerate=self.sample_rate, channels=self.channels, format=OUTPUT_FORMATS[fmt],
-                subtype=subtype,
+                subtype=subtype, **extra,
             ) as dst:
                 for block in src.blocks(1 << 16, dtype="float32", always_2d=True):
                     block = block * np.float32(scale)

@@ -124,6 +124,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from tfswa.audio import Mp3Options
     from tfswa.checkpoint import load_model, model_path
     from tfswa.outputs import output_paths, plan_outputs
     from tfswa.pretrained import default_model_path
@@ -176,7 +177,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
             try:
                 written = separator.separate_file(path, out_root, fmt=ext, bits=args.bits, clip=args.clip_mode,
-                                                  filename=args.filename, progress=progress, track=track)
+                                                  filename=args.filename, progress=progress, track=track,
+                                                  mp3=Mp3Options(args.mp3_bitrate, args.mp3_mode))
             except (ValueError, OSError, RuntimeError) as exc:
                 bar.close()
                 errors.append(str(exc))
@@ -364,6 +366,8 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tfswa.audio import MP3_BITRATES
+
     parser = argparse.ArgumentParser(prog="tfswa", description="Music source separation with TFSWA-UNet models.")
     parser.add_argument("--version", action="version", version=f"tfswa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -388,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--two-stems", default=None, metavar="STEM", help="write STEM and no_STEM (sum of the others)")
     p.add_argument("--format", choices=["wav", "flac", "mp3"], default="wav")
     p.add_argument("--bits", choices=["16", "24", "32f"], default="16", help="sample format for wav/flac")
+    p.add_argument("--mp3-bitrate", type=int, choices=MP3_BITRATES, default=320, metavar="KBPS",
+                   help="MP3 bit rate in kbit/s (default 320)")
+    p.add_argument("--mp3-mode", choices=["cbr", "abr", "vbr"], default="cbr",
+                   help="MP3 constant (default), average or variable bit rate")
     p.add_argument("--clip-mode", choices=["rescale", "clamp", "none"], default="rescale",
                    help="avoid clipping by scaling all stems down (rescale), clipping (clamp) or nothing")
     p.add_argument("--segment", type=float, default=None, help="chunk length in seconds (default: the model's)")

@@ -24,6 +24,7 @@ from tfswa.audio import (
     AudioError,
     AudioReader,
     ClipMode,
+    Mp3Options,
     Resampler,
     StemWriter,
     clip_scale,
@@ -226,6 +227,7 @@ class Separator:
         filename: str = DEFAULT_TEMPLATE,
         progress: Callable[[int, int], None] | None = None,
         track: str | None = None,
+        mp3: Mp3Options | None = None,
     ) -> dict[str, Path]:
         """Separate an audio file into ``out_dir/<filename>`` files (:mod:`tfswa.outputs`; ``track`` overrides
         the ``{track}`` field), streaming: memory does not grow with the file's length. Files appear only when
@@ -256,7 +258,7 @@ class Separator:
                         writers[stem].write(y.mean(axis=1, keepdims=True) if out_ch == 1 else y)
                 scale = clip_scale(max(w.peak for w in writers.values()), clip)
                 for stem in self.stems:
-                    committed.append(writers[stem].commit(fmt, bits, scale, clip))
+                    committed.append(writers[stem].commit(fmt, bits, scale, clip, mp3))
                 return dict(zip(self.stems, committed, strict=True))
             except BaseException:  # interrupted or failed: no partial set of stems stays behind
                 for target in committed:
