@@ -300,3 +300,18 @@ def test_mp3_bitrate(tmp_path, model_dir, extra, low, high):
     for path in (out / "tiny" / "noise").glob("*.mp3"):
         kbps = path.stat().st_size * 8 / sf.info(path).duration / 1000
         assert low <= kbps <= high, (path.name, kbps)
+
+
+def test_truncated_wav_warns_or_is_refused_with_strict(tmp_path, model_dir, capsys):
+    sf.write(tmp_path / "full.wav", _tone(6.0, 44100), 44100, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: 44 + 44100 * 2 * 2 * 2])  # header says 6 s, 2 s of samples
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "cut.wav") == 0
+    err = capsys.readouterr().err
+    assert "truncated file: its header promises 6.0 s, it holds 2.0 s" in err
+    assert sf.info(out / "tiny/cut/vocals.wav").frames == 88200
+    assert _separate(model_dir, tmp_path / "strict", tmp_path / "cut.wav", extra=["--strict"]) == 1
+    assert "truncated file" in capsys.readouterr().err and not (tmp_path / "strict").exists()
+    assert _separate(model_dir, tmp_path / "ok", tmp_path / "full.wav", extra=["--strict"]) == 0
+    assert "truncated file" not in capsys.readouterr().err

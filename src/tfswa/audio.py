@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +42,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    declared_frames: int | None = None  # what a truncated file's header promised (None: not truncated)
 
 
 def is_audio_file(path: Path) -> bool:
@@ -82,7 +84,8 @@ class AudioReader(contextlib.AbstractContextManager):
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             self.close()
             raise AudioError(f"{self.path}: not a readable audio file ({_first_line(exc)})") from exc
-        self.info = AudioInfo(self.path, int(self._file.samplerate), int(self._file.channels), int(self._file.frames))
+        self.info = AudioInfo(self.path, int(self._file.samplerate), int(self._file.channels), int(self._file.frames),
+                              _declared_frames(self._file))
         if self.info.frames <= 0:
             self.close()
             raise AudioError(f"{self.path}: contains no audio samples")
@@ -115,6 +118,27 @@ class AudioReader(contextlib.AbstractContextManager):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+
+
+def _declared_frames(file: sf.SoundFile) -> int | None:
+    """Frames a WAV/AIFF header promises when the file holds fewer (libsndfile reports the mismatch)."""
+    match = _SHOULD_BE.search(file.extra_info)
+    if not match or file.format not in ("WAV", "WAVEX", "AIFF", "RF64", "W64"):
+        return None
+    declared, actual = int(match.group(1)), int(match.group(2))
+    if declared <= actual or file.frames <= 0:
+        return None
+    return round(file.frames * declared / actual)
+
+
+def truncation_warning(info: AudioInfo) -> str | None:
+    if info.declared_frames is None:
+        return None
+    return (f"{info.path}: truncated file: its header promises {info.declared_frames / info.sample_rate:.1f} s, "
+            f"it holds {info.frames / info.sample_rate:.1f} s; separating what is there (--strict refuses)")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -178,7 +178,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
             try:
                 written = separator.separate_file(path, out_root, fmt=ext, bits=args.bits, clip=args.clip_mode,
                                                   filename=args.filename, progress=progress, track=track,
-                                                  mp3=Mp3Options(args.mp3_bitrate, args.mp3_mode))
+                                                  mp3=Mp3Options(args.mp3_bitrate, args.mp3_mode),
+                                                  strict=args.strict)
             except (ValueError, OSError, RuntimeError) as exc:
                 bar.close()
                 errors.append(str(exc))
@@ -409,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filename", default="{track}/{stem}.{ext}",
                    help="output name template under OUT/<model>; fields {track} {parent} {stem} {ext}. Inputs "
                         "of one run that would share names get {track}-2, -3, ... (a warning says so)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse damaged inputs (a WAV shorter than its header says) instead of warning")
     p.add_argument("--overwrite", action="store_true",
                    help="replace stems an earlier run wrote (default: skip such inputs with a message)")
     p.add_argument("--allow-untrained", action="store_true", help="run a model with 0 training steps")

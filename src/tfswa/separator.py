@@ -32,6 +32,7 @@ from tfswa.audio import (
     output_channels,
     resample,
     to_stereo,
+    truncation_warning,
 )
 from tfswa.dsp import istft, stft, wiener
 from tfswa.models import SpectrogramCore
@@ -228,6 +229,7 @@ class Separator:
         progress: Callable[[int, int], None] | None = None,
         track: str | None = None,
         mp3: Mp3Options | None = None,
+        strict: bool = False,
     ) -> dict[str, Path]:
         """Separate an audio file into ``out_dir/<filename>`` files (:mod:`tfswa.outputs`; ``track`` overrides
         the ``{track}`` field), streaming: memory does not grow with the file's length. Files appear only when
@@ -235,6 +237,10 @@ class Separator:
         path = Path(path)
         with AudioReader(path) as reader:
             info = reader.info
+            if (msg := truncation_warning(info)) is not None:
+                if strict:
+                    raise AudioError(msg.split(";")[0] + " (--strict)")
+                warnings.warn(msg, stacklevel=2)
             if (msg := downmix_warning(info)) is not None:
                 warnings.warn(msg, stacklevel=2)
             out_ch = output_channels(info)
