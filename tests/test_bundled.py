@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -127,6 +128,10 @@ def test_separate_without_model_uses_bundled_and_writes_report(tmp_path, capsys)
     page = (folder / "report.html").read_text()
     assert page.count("<img") == 5 and page.count("<audio") == 5
     assert 'src="vocals.wav"' in page and "data:image/png;base64," in page
+    # every player points inside the folder (it can be moved or shared whole): the mixture is a compressed copy
+    sources = re.findall(r'<audio[^>]* src="([^"]+)"', page)
+    assert sources[0] == "mixture-preview.mp3" and all("/" not in s and (folder / s).is_file() for s in sources)
+    assert abs(sf.info(str(folder / "mixture-preview.mp3")).duration - frames / 44100) < 0.1
     assert not list(folder.glob(".*tmp"))
     # --two-stems vocals: vocals and the sum of the other three
     assert main(["separate", str(DEMO), "-o", str(out), "-q", "--two-stems", "vocals", "--filename",
@@ -165,8 +170,8 @@ def test_write_report_is_atomic_and_links_files(tmp_path) -> None:
     page = write_report(tmp_path / "out" / "report.html", tmp_path / "mix.wav", {"a": tmp_path / "out" / "a.wav"},
                         title="t <&>")
     text = page.read_text()
-    assert 'src="../mix.wav"' in text and 'src="a.wav"' in text and "t &lt;&amp;&gt;" in text
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "report.html"]
+    assert 'src="mixture-preview.mp3"' in text and 'src="a.wav"' in text and "t &lt;&amp;&gt;" in text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "mixture-preview.mp3", "report.html"]
 
 
 @needs_fluidsynth

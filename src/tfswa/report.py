@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from tfswa.atomic import atomic_write_text
-from tfswa.audio import AudioReader
+from tfswa.atomic import atomic_path, atomic_write_text
+from tfswa.audio import AudioReader, Mp3Options, Resampler, output_channels, to_stereo
 
 N_FFT = 2048
 MAX_COLUMNS = 1200
@@ -83,11 +84,31 @@ def _level_db(path: Path) -> float:
     return 10 * np.log10(total / max(count, 1) + 1e-20)
 
 
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+PREVIEW = "mixture-preview.mp3"
+
+
+def mixture_preview(mixture: Path, folder: Path, bitrate: int = 192) -> Path:
+    """``folder/mixture-preview.mp3``: the input as a compressed copy inside the report's folder, so that the
+    folder can be moved or shared whole (streamed block by block; rates MP3 lacks are resampled to 44.1 kHz)."""
+    with AudioReader(mixture) as reader:
+        info = reader.info
+        rate = info.sample_rate if info.sample_rate in MP3_RATES else 44100
+        channels = output_channels(info)
+        resampler = Resampler(info.sample_rate, rate, channels)
+        with atomic_path(folder / PREVIEW, ".mp3") as tmp, sf.SoundFile(
+            str(tmp), "w", samplerate=rate, channels=channels, format="MP3", subtype="MPEG_LAYER_III",
+            **Mp3Options(bitrate).soundfile_args(),
+        ) as out:
+            for block in reader.blocks(1 << 16):
+                block = to_stereo(block) if channels == 2 else block.mean(axis=1, keepdims=True)
+                out.write(np.clip(resampler(block), -1.0, 1.0))
+            out.write(np.clip(resampler(np.zeros((0, channels), np.float32), last=True), -1.0, 1.0))
+    return folder / PREVIEW
+
+
 def _href(target: Path, folder: Path) -> str:
-    try:
-        return Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix()
-    except ValueError:  # another drive
-        return target.resolve().as_uri()
+    return Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix()
 
 
 def write_report(out_html: str | os.PathLike[str], mixture: str | os.PathLike[str], stems: dict[str, Path],
@@ -100,6 +121,7 @@ def write_report(out_html: str | os.PathLike[str], mixture: str | os.PathLike[st
     out_html = Path(out_html)
     folder = out_html.parent
     entries = [("mixture", Path(mixture)), *((name, Path(p)) for name, p in stems.items())]
+    preview = mixture_preview(Path(mixture), folder)
     mix_db, times, freqs = spectrogram_db(entries[0][1])
     vmax = float(mix_db.max())
     sections = []
@@ -107,9 +129,10 @@ def write_report(out_html: str | os.PathLike[str], mixture: str | os.PathLike[st
         db, t, f = (mix_db, times, freqs) if name == "mixture" else spectrogram_db(path)
         level = _level_db(path)
         image = _png(db - vmax, t, f, 0.0, f"{name}  ({level:.1f} dBFS RMS)")
+        src = _href(preview if name == "mixture" else path, folder)
         sections.append(
             f'<section><h2>{html.escape(name)}</h2>'
-            f'<audio controls preload="none" src="{html.escape(_href(path, folder))}"></audio>'
+            f'<audio controls preload="none" src="{html.escape(src)}"></audio>'
             f'<img alt="spectrogram of {html.escape(name)}" src="data:image/png;base64,{image}"></section>'
         )
     page = (
