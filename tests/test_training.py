@@ -237,8 +237,11 @@ def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     assert proc.wait() == -signal.SIGKILL
     killed_at = _state(crashed)["step"]
     assert 0 < killed_at < 8
-    subprocess.run([*cmd, "--resume", str(crashed), "trainer.max_steps=8"], check=True, env=_env(),
-                   capture_output=True)  # same thread count as the straight run: same float reductions
+    resumed = subprocess.run([*cmd, "--resume", str(crashed), "trainer.max_steps=8"], check=True, env=_env(),
+                             capture_output=True, text=True)  # same thread count as the straight run
+    first_epoch_line = next(line for line in resumed.stdout.splitlines() if line.startswith("epoch "))
+    # the epoch the run was killed in: its loss averages only the steps run after the resume, and says so
+    assert ("resumed mid-epoch" in first_epoch_line) == (killed_at % 4 != 0), first_epoch_line
     a, b = _state(straight), _state(crashed)
     assert a["step"] == b["step"] == 8
     for part in ("model", "ema"):

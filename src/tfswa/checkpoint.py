@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ def load_state_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from exc
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own warnings would precede our one-line refusal
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         raise CheckpointError(
             f"{path}: refused: not a plain tensor checkpoint (only weights_only=True loading is allowed)"

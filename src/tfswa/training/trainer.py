@@ -241,7 +241,7 @@ class Trainer:
                 seconds = time.perf_counter() - epoch_start
                 record = {"epoch": epoch, "step": self.step, "loss": float(np.mean(epoch_losses)),
                           "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
-                          "steps_per_s": len(epoch_losses) / seconds}
+                          "steps_per_s": len(epoch_losses) / seconds, "loss_steps": len(epoch_losses)}
                 if self.valid_tracks and (epoch % t.val_every_epochs == 0 or self.step == t.max_steps):
                     stop = self._validate_and_save(record)
                 self._summary(record)
@@ -263,11 +263,19 @@ class Trainer:
         epoch = self.step // t.steps_per_epoch + 1
         return tqdm(total=left, desc=f"epoch {epoch}", unit="step", leave=False, disable=None, dynamic_ncols=True)
 
+    def _epoch_steps(self, record: dict) -> int:
+        """Steps an epoch ending at ``record['step']`` has (the last one may be shorter)."""
+        t = self.cfg.trainer
+        return record["step"] - (record["epoch"] - 1) * t.steps_per_epoch
+
     def _summary(self, record: dict) -> None:
         if not self.dist.main:
             return
         line = (f"epoch {record['epoch']} step {record['step']}/{self.cfg.trainer.max_steps} "
-                f"loss {record['loss']:.4f} lr {record['lr']:.2e} {record['steps_per_s']:.2f} steps/s")
+                f"loss {record['loss']:.4f}"
+                + (f" (last {record['loss_steps']} steps: resumed mid-epoch)"
+                   if record.get("loss_steps", self.cfg.trainer.steps_per_epoch) < self._epoch_steps(record) else "")
+                + f" lr {record['lr']:.2e} {record['steps_per_s']:.2f} steps/s")
         if "valid" in record:
             per = " ".join(f"{k} {v:.2f}" for k, v in record["valid"].items())
             line += f" | valid uSDR {per} dB (mean {record['valid_mean']:.2f}, best {self.best:.2f})"

@@ -1,0 +1,70 @@
+"""benchmarks/umx_baseline.py end to end: a tiny Open-Unmix trained on a tiny corpus, then scored by
+benchmarks/generalisation.py beside the bundled model, IRM2 and the mixture."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import synth_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("openunmix") is None,
+                       reason="openunmix is not installed (pip install --no-deps openunmix==1.3.0)"),
+]
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+def test_umx_baseline_trains_and_is_scored(tmp_path_factory, tmp_path):
+    corpus = synth_corpus(tmp_path_factory, "umx-syn", 3, 1, seconds=3.0, seed=5)
+    out = tmp_path / "umx-tiny"
+    proc = run(str(ROOT / "benchmarks" / "umx_baseline.py"), "train", "--root", str(corpus), "--out", str(out),
+               "--steps", "3", "--batch", "2", "--segment", "1", "--hidden", "16", "--threads", "1")
+    assert "6 s of audio" in proc.stdout and "step 3/3" in proc.stdout
+    assert (out / "umx.pt").is_file()
+    train = json.loads((out / "train.json").read_text())
+    assert (train["steps"], train["batch"], train["segment_seconds"]) == (3, 2, 1.0)
+    assert train["audio_seconds"] == pytest.approx(3 * 2 * 1.0)
+    assert train["hparams"]["hidden_size"] == 16 and train["hparams"]["max_bin"] == 1487  # umxhq's 16 kHz bins
+    assert set(train["final_train_loss"]) == set(STEMS)
+    assert all(math.isfinite(v) for v in train["final_train_loss"].values())
+    assert train["train_tracks"] == 2 and train["valid_tracks"] == 1  # tfswa's split of 3 tracks, fraction 0.02
+
+    report_path = tmp_path / "report.json"
+    proc = run(str(ROOT / "benchmarks" / "generalisation.py"), "--umx", str(out), "--tracks", "1", "--jobs", "1",
+               "--held-out", str(corpus), "--real-voice", str(corpus), "--splits", "held-out", "real-voice",
+               "--json", str(report_path))
+    name = "open-unmix (umx-tiny)"
+    assert f"| {name} |" in proc.stdout
+    report = json.loads(report_path.read_text())
+    assert report["umx"][name]["audio_seconds"] == pytest.approx(6.0)
+    assert set(report["splits"]) == {"held-out", "real-voice"}
+    sdr = report["splits"]["held-out"]["sdr"]
+    assert set(sdr) == {"tfswa-default", name, "oracle IRM2", "mixture"}
+    for stem in STEMS:
+        assert math.isfinite(sdr[name][stem]), (stem, sdr[name])
+    voice = report["splits"]["real-voice"]["voice"][name]
+    assert math.isfinite(voice["vocals_snr_db"])
+    assert set(voice) == {"vocals_snr_db", *(f"voice_in_{s}" for s in STEMS)}
+
+
+def test_umx_baseline_errors(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "train", "--root",
+                           str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1", "--batch", "1",
+                           "--segment", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing' / 'train'}: no such dataset folder"]
