@@ -8,13 +8,32 @@ Shapes: sources (S, C, L) with S = targets, C = 2 channels, L = segment samples;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import soxr
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from tfswa.data.tracks import Track, target_from_stems
-from tfswa.training.config import AugmentSection
+
+
+@dataclass(frozen=True)
+class AugmentSection:
+    """Each augmentation has a probability (0 turns it off); all draws come from per-example seeded generators."""
+
+    remix: float = 0.5  # each source from an independent random track and offset (random remix / mix-audio)
+    gain_min: float = 0.25  # per-source gain, uniform in [gain_min, gain_max]
+    gain_max: float = 1.25
+    gain: float = 1.0
+    channel_swap: float = 0.5
+    polarity: float = 0.0
+    speed: float = 0.0  # resample all sources by a factor in [1 - speed_range, 1 + speed_range] (pitch + tempo)
+    speed_range: float = 0.06
+    mixup: float = 0.0  # blend with a second example: sources = λ a + (1 − λ) b
+    time_mask: float = 0.0  # SpecAugment-style masks on the model input (the mixture magnitude)
+    freq_mask: float = 0.0
+    mask_width: float = 0.1  # maximum masked fraction of frames / bins
 
 
 class TrackCache:

@@ -94,17 +94,19 @@ def decode_stem_files(root: str | Path, subset: str, cache: str | Path) -> Path:
     return Path(cache)
 
 
-def find_tracks(root: str | Path, layout: str = "musdb", subset: str = "train", decode_dir: str = "") -> list[Track]:
+def find_tracks(root: str | Path, layout: str = "musdb", subset: str = "train", decode_dir: str = "",
+                for_training: bool = True) -> list[Track]:
     """Every track under ``root``: ``musdb`` layout reads ``root/subset/<track>``, ``folder`` reads ``root/<track>``,
-    ``musdb-stems`` decodes ``root/subset/*.stem.mp4`` once into ``decode_dir`` (default ``root/.tfswa-decoded``)."""
+    ``musdb-stems`` decodes ``root/subset/*.stem.mp4`` once into ``decode_dir`` (default ``root/.tfswa-decoded``).
+    ``for_training`` refuses the ``test`` subset (evaluation passes False)."""
     root = Path(root)
     if layout == "musdb-stems":
-        if subset == "test":
+        if subset == "test" and for_training:
             raise DataError("refusing to train on the MUSDB18 test subset (it is for evaluation only)")
         root = decode_stem_files(root, subset, decode_dir or root / ".tfswa-decoded")
         layout = "musdb"
     if layout == "musdb":
-        if subset == "test":
+        if subset == "test" and for_training:
             raise DataError("refusing to train on the MUSDB18 test subset (it is for evaluation only)")
         base = root / subset
     else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from tfswa.stems import complemented
-from tfswa.training.losses import SILENT_RMS
 
 
 def museval_scores(name: str, references: dict[str, np.ndarray], estimates: dict[str, np.ndarray], rate: int,
@@ -46,17 +45,28 @@ def museval_scores(name: str, references: dict[str, np.ndarray], estimates: dict
     return store
 
 
-def usdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """10·log10(Σ s² / Σ (s − ŝ)²) over the whole track; NaN when the reference is silent (RMS < −60 dBFS).
+SILENT_RMS = 1e-3  # −60 dBFS: a reference quieter than this is "absent" and not scored
 
-    The same definition as the trainer's validation (:func:`tfswa.training.losses.usdr`).
+
+def usdr(reference, estimate) -> float:
+    """Utterance-level SDR 10·log10(Σ s² / Σ (s − ŝ)²) in dB, summed over the whole arrays (any shape, NumPy or
+    torch), in float64; NaN when the reference is silent (RMS below −60 dBFS: a stem absent from the excerpt).
+
+    The one definition: evaluation, the trainer's validation and the benchmarks all use it.
     """
+    reference, estimate = _numpy(reference), _numpy(estimate)
     ref = reference.astype(np.float64)
     num = float(np.sum(np.square(ref)))
     if num <= SILENT_RMS**2 * ref.size:
         return float("nan")
     den = float(np.sum(np.square(ref - estimate)))
     return 10 * np.log10(num / max(den, 1e-20))
+
+
+def _numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor (any device)
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x)
 
 
 def csdr(reference: np.ndarray, estimate: np.ndarray, rate: int, chunk: float = 1.0) -> float:

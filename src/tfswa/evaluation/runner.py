@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from tfswa.atomic import atomic_write_text
-from tfswa.data.tracks import Track, read_stereo, track_from_folder
+from tfswa.data.tracks import DataError, Track, find_tracks, read_stereo
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
 from tfswa.stems import ACCOMPANIMENT, FOUR_STEMS, canonical, complemented, derive, order_key
 
@@ -41,11 +41,10 @@ class EvalResult:
 def list_tracks(root: str | Path, subset: str = "test", select: str | None = None) -> list[Track]:
     """Tracks of ``root/subset`` (MUSDB18-HQ layout); ``select`` = a count ("5") or comma-separated names."""
     base = Path(root) / subset
-    if not base.is_dir():
-        raise FileNotFoundError(f"{base}: no such folder (expected ROOT/{subset}/<track>/<stem>.wav)")
-    tracks = [t for t in (track_from_folder(p) for p in sorted(base.iterdir()) if p.is_dir()) if t is not None]
-    if not tracks:
-        raise FileNotFoundError(f"{base}: no track folders with stems")
+    try:
+        tracks = find_tracks(root, "musdb", subset, for_training=False)
+    except DataError as exc:
+        raise FileNotFoundError(f"{exc} (expected ROOT/{subset}/<track>/<stem>.wav)") from None
     if select:
         if select.isdigit():
             tracks = tracks[: int(select)]

@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from tfswa.data.dataset import AugmentSection
 from tfswa.models import PRESETS
 from tfswa.stems import FOUR_STEMS
 
@@ -22,24 +23,6 @@ class ModelSection:
     sources: tuple[str, ...] = FOUR_STEMS
     gradient_checkpointing: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {channels: 32}
-
-
-@dataclass(frozen=True)
-class AugmentSection:
-    """Each augmentation has a probability (0 turns it off); all draws come from per-example seeded generators."""
-
-    remix: float = 0.5  # each source from an independent random track and offset (random remix / mix-audio)
-    gain_min: float = 0.25  # per-source gain, uniform in [gain_min, gain_max]
-    gain_max: float = 1.25
-    gain: float = 1.0
-    channel_swap: float = 0.5
-    polarity: float = 0.0
-    speed: float = 0.0  # resample all sources by a factor in [1 - speed_range, 1 + speed_range] (pitch + tempo)
-    speed_range: float = 0.06
-    mixup: float = 0.0  # blend with a second example: sources = λ a + (1 − λ) b
-    time_mask: float = 0.0  # SpecAugment-style masks on the model input (the mixture magnitude)
-    freq_mask: float = 0.0
-    mask_width: float = 0.1  # maximum masked fraction of frames / bins
 
 
 @dataclass(frozen=True)

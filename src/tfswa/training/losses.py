@@ -38,17 +38,3 @@ class SeparationLoss(nn.Module):
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
 
-SILENT_RMS = 1e-3  # −60 dBFS: a reference quieter than this is "absent" and not scored
-
-
-def usdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
-    """Utterance-level SDR in dB over the last two axes (C, L): 10·log10(Σ s² / Σ (s − ŝ)²).
-
-    NaN where the reference is silent (RMS below −60 dBFS): a song without that stem in the excerpt.
-    """
-    ref = reference.double()
-    num = ref.pow(2).sum(dim=(-2, -1))
-    den = (ref - estimate.double()).pow(2).sum(dim=(-2, -1))
-    out = 10 * torch.log10(num.clamp_min(1e-30) / den.clamp_min(1e-20))
-    silent = num <= SILENT_RMS**2 * ref.shape[-1] * ref.shape[-2]
-    return torch.where(silent, torch.full_like(out, float("nan")), out)

@@ -30,11 +30,12 @@ from tfswa.checkpoint import save_model
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, target_from_stems
 from tfswa.dsp.stft import istft, stft
+from tfswa.evaluation.metrics import usdr
 from tfswa.models import create_model
 from tfswa.models.base import SpectrogramCore
 from tfswa.separator import Separator, output_to_spectrogram, resolve_precision
 from tfswa.training.config import TrainConfig, to_yaml
-from tfswa.training.losses import SeparationLoss, usdr
+from tfswa.training.losses import SeparationLoss
 
 CHECKPOINT = "checkpoint.pt"
 NO_DECAY_WORDS = ("norm", "bias", "relative_position", "pos_embed")
