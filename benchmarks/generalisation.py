@@ -1,8 +1,9 @@
 """Generalisation report: models beside oracle IRM2 and the mixture, in-distribution and on unseen sounds and voices.
 
 Usage:
-    python benchmarks/generalisation.py [--model DIR ...] [--renders DIR] [--tracks 12] [--seconds 20] [--jobs 2]
-                                        [--in-dist ROOT] [--heldout ROOT] [--real-voice ROOT] [--json out.json]
+    python benchmarks/generalisation.py [--model DIR ...] [--umx DIR ...] [--renders DIR] [--tracks 12] [--seconds 20]
+                                        [--jobs 2] [--in-distribution ROOT] [--held-out ROOT] [--real-voice ROOT]
+                                        [--splits in-distribution held-out real-voice] [--json out.json]
 
 Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`` into ``--renders`` when not given):
   (a) in-distribution: the realistic generator's test split (``--seed 11``), the kind of songs models train on;
@@ -11,8 +12,10 @@ Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`
 On (a) and (b) every system is scored with museval (BSS Eval v4, SDR median over 1 s windows, then over tracks).
 On (c) the report gives the vocals SNR (whole-song SDR of the vocals stem, dB) and where the voice went: the
 least-squares gain of the true voice inside each estimated stem (``voice_in_<stem>``; the gains add up to about 1
-for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), oracle IRM2
-with the first model's STFT, and the mixture itself as every stem's estimate.
+for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), each
+``--umx`` (an Open-Unmix baseline trained by ``benchmarks/umx_baseline.py``, named ``open-unmix (<folder name>)``,
+separated by umx's own Separator with one Wiener iteration), oracle IRM2 with the first model's STFT, and the
+mixture itself as every stem's estimate. All are scored the same way on every split.
 """
 
 from __future__ import annotations
@@ -49,8 +52,32 @@ def render(root: Path, split: str, tracks: int, seconds: float, jobs: int) -> Pa
     return root
 
 
-def systems(models: list[str]) -> dict[str, Callable]:
-    """name → estimate(track, mixture, refs) for every model, IRM2 and the mixture."""
+def umx_baseline():
+    """The sibling script benchmarks/umx_baseline.py as a module (benchmarks is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("umx_baseline", Path(__file__).with_name("umx_baseline.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def umx_name(directory: str) -> str:
+    return f"open-unmix ({Path(directory).resolve().name})"
+
+
+def umx_training(directory: str) -> dict:
+    info = {"dir": str(Path(directory).resolve())}
+    log = Path(directory) / "train.json"
+    if log.is_file():
+        train = json.loads(log.read_text())
+        info.update({k: train.get(k) for k in ("corpus", "steps", "batch", "segment_seconds", "audio_seconds",
+                                               "valid_fraction", "hparams")})
+    return info
+
+
+def systems(models: list[str], umx_dirs: list[str] = ()) -> dict[str, Callable]:
+    """name → estimate(track, mixture, refs) for every model, every Open-Unmix baseline, IRM2 and the mixture."""
     from tfswa.checkpoint import load_model
     from tfswa.separator import Separator, model_name
 
@@ -66,6 +93,19 @@ def systems(models: list[str]) -> dict[str, Callable]:
             return {k: v.numpy() for k, v in est.items() if k in STEMS}
 
         out[model_name(model, path)] = estimate
+
+    if umx_dirs:
+        umx = umx_baseline()
+    for directory in umx_dirs:
+        name = umx_name(directory)
+        if name in out:
+            raise SystemExit(f"error: two systems named {name!r}: give the --umx folders different names")
+        umx_separator = umx.load_umx_separator(directory, niter=1)
+
+        def estimate_umx(track, mixture, refs, umx_separator=umx_separator):
+            return umx.separate(umx_separator, mixture, track.sample_rate)
+
+        out[name] = estimate_umx
 
     def irm2(track, mixture, refs):
         est = oracle_separate("irm2", {k: refs[k] for k in STEMS}, stft_cfg)
@@ -113,22 +153,28 @@ def voice_split(root: Path, fns: dict[str, Callable], count: int) -> dict[str, d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="model directory or bundled name (repeat; default: bundled)")
+    ap.add_argument("--umx", action="append", default=[],
+                    help="folder of an Open-Unmix baseline from benchmarks/umx_baseline.py train (repeat)")
     ap.add_argument("--renders", type=Path, help="where the splits are rendered and kept (default: a temp folder)")
     ap.add_argument("--tracks", type=int, default=12, help="songs per split (rendered, or the first of a given root)")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--jobs", type=int, default=2)
     for split in SPLITS:
         ap.add_argument(f"--{split}", type=Path, help=f"existing corpus root for the {split} split")
+    ap.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS),
+                    help="the splits to score (default: all three)")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "generalisation.json")
     args = ap.parse_args()
     from tfswa.pretrained import default_model_path
 
     models = args.model or [str(default_model_path())]
-    fns = systems(models)
+    fns = systems(models, args.umx)
     report: dict = {"models": models, "machine": platform.machine(), "cpus": os.cpu_count(), "splits": {}}
+    if args.umx:  # each baseline's folder and training budget (its train.json), to set beside the models'
+        report["umx"] = {umx_name(d): umx_training(d) for d in args.umx}
     with tempfile.TemporaryDirectory(prefix="tfswa-generalisation-") as tmp:
         base = args.renders or Path(tmp)
-        for split in SPLITS:
+        for split in (s for s in SPLITS if s in args.splits):
             root = getattr(args, split.replace("-", "_"))
             if root is None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)

@@ -1,0 +1,373 @@
+"""Open-Unmix (umxhq shape) trained on a tfswa corpus with tfswa's own data: the peer baseline of the report.
+
+Usage:
+    python benchmarks/umx_baseline.py train --root CORPUS --out DIR --steps N --batch B --segment S [--lr 1e-3]
+        [--hidden 512] [--valid-fraction 0.02] [--seed 0] [--threads T] [--stats-tracks 100] [--config YAML]
+    python benchmarks/umx_baseline.py speed --root CORPUS [--steps 5] [--batch 8] [--segment 2] [--threads T]
+
+The model is the library's own (``openunmix`` 1.3.0 from PyPI, installed with ``--no-deps``): one ``OpenUnmix``
+per target (vocals, drums, bass, other) in the umxhq shape — n_fft 4096, hop 1024, stereo, hidden 512, three
+bidirectional LSTM layers, a 16 kHz bandwidth (``max_bin``), input mean/scale from the statistics of training
+mixtures (mono magnitude, per bin, as umx's ``scripts/train.py`` ``get_statistics``). Its recipe: MSE between the
+estimated and the true magnitude spectrograms (STFT without centring), Adam lr 1e-3, weight decay 1e-5, no
+gradient clipping; the four targets are trained in one loop on the same batches (their parameters are disjoint,
+so summing the four losses gives each model its own gradient). umx's ReduceLROnPlateau (patience 80 epochs) and
+early stopping (140 epochs) never act within a fixed step budget and are left out: the learning rate is constant.
+
+The data are exactly ``tfswa train``'s: the same track list and validation split (``data.valid_fraction``), the
+same ``SegmentDataset`` (random remix, gains, channel swap; silent examples drawn again) and the same
+``StepSampler`` indices, so with the same seed, batch and segment Open-Unmix sees the very examples a tfswa run
+sees. ``--config`` takes the ``data`` section (augmentations, layout, silence threshold) from a ``tfswa train``
+YAML; without it the defaults of ``tfswa.training.config`` apply (those of ``configs/tfswa-default.yaml``).
+The audio budget, steps × batch × segment seconds, is printed and stored in ``train.json``.
+
+``openunmix`` imports torchaudio at module level but the parts used here (model, torch STFT filterbank, Wiener
+filter) never call it: a stand-in module takes its place during the import only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import io
+import json
+import sys
+import time
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+TARGETS = ("vocals", "drums", "bass", "other")
+UMXHQ = {"n_fft": 4096, "n_hop": 1024, "nb_channels": 2, "hidden_size": 512, "nb_layers": 3,
+         "unidirectional": False, "bandwidth": 16000}
+WEIGHT_DECAY = 1e-5  # umx's scripts/train.py default
+INSTALL = "pip install --no-deps openunmix==1.3.0"
+
+
+def import_openunmix() -> SimpleNamespace:
+    """openunmix's ``model``, ``transforms`` and ``utils`` modules, imported with a stand-in ``torchaudio``.
+
+    The stand-in is in ``sys.modules`` only during the import (and only when no torchaudio was imported before).
+    """
+    if importlib.util.find_spec("openunmix") is None:
+        raise SystemExit(f"error: the Open-Unmix baseline needs the openunmix package: {INSTALL}")
+    stub = "torchaudio" not in sys.modules
+    if stub:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    try:
+        import openunmix.model
+        import openunmix.transforms
+        import openunmix.utils
+    except ImportError as exc:
+        raise SystemExit(f"error: cannot import openunmix ({str(exc).splitlines()[0]}): {INSTALL}") from None
+    finally:
+        if stub:
+            sys.modules.pop("torchaudio", None)
+    return SimpleNamespace(model=openunmix.model, transforms=openunmix.transforms, utils=openunmix.utils)
+
+
+def hyper_parameters(sample_rate: int, hidden: int) -> dict:
+    ou = import_openunmix()
+    hp = dict(UMXHQ, hidden_size=hidden, sample_rate=int(sample_rate), targets=list(TARGETS))
+    hp["max_bin"] = int(ou.utils.bandwidth_to_max_bin(sample_rate, hp["n_fft"], hp["bandwidth"]))
+    return hp
+
+
+def build_models(hp: dict, mean: np.ndarray | None = None, scale: np.ndarray | None = None
+                 ) -> dict[str, torch.nn.Module]:
+    """One ``OpenUnmix`` per target, in the order vocals, drums, bass, other."""
+    ou = import_openunmix()
+    return {t: ou.model.OpenUnmix(nb_bins=hp["n_fft"] // 2 + 1, nb_channels=hp["nb_channels"],
+                                  hidden_size=hp["hidden_size"], nb_layers=hp["nb_layers"],
+                                  unidirectional=hp["unidirectional"], input_mean=mean, input_scale=scale,
+                                  max_bin=hp["max_bin"])
+            for t in hp["targets"]}
+
+
+def encoder(hp: dict) -> torch.nn.Module:
+    """umx's training encoder: torch STFT without centring, then the magnitude; (B, C, L) → (B, C, F, T)."""
+    ou = import_openunmix()
+    stft, _ = ou.transforms.make_filterbanks(n_fft=hp["n_fft"], n_hop=hp["n_hop"], center=False,
+                                             sample_rate=float(hp["sample_rate"]), method="torch")
+    return torch.nn.Sequential(stft, ou.transforms.ComplexNorm(mono=hp["nb_channels"] == 1))
+
+
+# -- data -------------------------------------------------------------------------------------------------------------
+def training_data(root: str | Path, segment_seconds: float, seed: int, valid_fraction: float | None,
+                  config: str | None = None) -> SimpleNamespace:
+    """The tracks, split and ``SegmentDataset`` ``tfswa train`` would use with the same data settings."""
+    from tfswa.data.dataset import SegmentDataset
+    from tfswa.data.tracks import DataError, check_sources, find_tracks, split_tracks
+    from tfswa.training.config import ConfigError, DataSection, load_config
+
+    try:
+        data = load_config(config).data if config else DataSection(valid_fraction=0.02)
+        if valid_fraction is not None:
+            data = dataclasses.replace(data, valid_fraction=valid_fraction)
+        tracks = find_tracks(root, data.layout, "train", data.decode_dir)
+        train, valid = split_tracks(tracks, tuple(data.valid_tracks), data.valid_fraction)
+        check_sources(tracks, TARGETS)
+    except (DataError, ConfigError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    rates = {t.sample_rate for t in tracks}
+    if len(rates) != 1:
+        raise SystemExit(f"error: {root}: tracks have different sample rates {sorted(rates)}")
+    rate = rates.pop()
+    segment = round(segment_seconds * rate)
+    dataset = SegmentDataset(train, TARGETS, segment, data.augment, seed=seed, silence_db=data.silence_db,
+                             cache=data.cache)
+    return SimpleNamespace(train=train, valid=valid, rate=rate, segment=segment, dataset=dataset, data=data)
+
+
+def statistics(tracks: list, enc: torch.nn.Module, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin mean and scale of the mono mixture magnitude over ``count`` evenly spaced whole training tracks.
+
+    As umx's ``get_statistics`` (a ``StandardScaler`` over frames, no augmentation; scales floored at 1e-4 of the
+    largest); the mixture is the sum of the track's stems, as in the training examples.
+    """
+    picks = sorted({int(i) for i in np.linspace(0, len(tracks) - 1, min(count, len(tracks))).round()})
+    n, mean, m2 = 0, None, None
+    with torch.no_grad():
+        for i in picks:
+            track = tracks[i]
+            mixture = np.sum([track.read(s) for s in track.stems], axis=0)  # (2, L)
+            frames = enc(torch.from_numpy(mixture)[None]).mean(1)[0].T.double().numpy()  # (T, F), mono
+            if not len(frames):
+                continue
+            k, mu = len(frames), frames.mean(0)
+            var_sum = ((frames - mu) ** 2).sum(0)
+            if mean is None:
+                n, mean, m2 = k, mu, var_sum
+            else:  # Chan et al.'s pairwise update of the running mean and sum of squares
+                delta = mu - mean
+                total = n + k
+                mean = mean + delta * k / total
+                m2 = m2 + var_sum + delta**2 * n * k / total
+                n = total
+    if mean is None:
+        raise SystemExit("error: the training tracks are too short for one STFT frame")
+    scale = np.sqrt(m2 / n)
+    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # as sklearn's StandardScaler for constant features
+    return mean, np.maximum(scale, 1e-4 * np.max(scale))
+
+
+# -- training ---------------------------------------------------------------------------------------------------------
+class UmxTraining:
+    """Four Open-Unmix models, their encoder and one Adam over all of them (per-parameter, so as four Adams)."""
+
+    def __init__(self, hp: dict, models: dict[str, torch.nn.Module], lr: float):
+        self.hp, self.models = hp, models
+        self.encoder = encoder(hp)
+        params = [p for m in models.values() for p in m.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=WEIGHT_DECAY)
+
+    def step(self, sources: torch.Tensor, mixture: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on sources (B, S, C, L) and mixture (B, C, L); returns the MSE per target."""
+        b, s, c, length = sources.shape
+        with torch.no_grad():
+            mix_mag = self.encoder(mixture)  # (B, C, F, T)
+            target_mag = self.encoder(sources.reshape(b * s, c, length))  # (B·S, C, F, T)
+            target_mag = target_mag.reshape(b, s, *target_mag.shape[1:])  # (B, S, C, F, T)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses = {}
+        for j, (name, model) in enumerate(self.models.items()):
+            model.train()
+            estimate = model(mix_mag)  # (B, C, F, T)
+            losses[name] = torch.nn.functional.mse_loss(estimate, target_mag[:, j])
+        sum(losses.values()).backward()
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def batches(dataset, batch: int, steps: int):
+    """``tfswa train``'s batches: step ``s`` holds the examples ``[s·batch, (s+1)·batch)`` of the dataset."""
+    from torch.utils.data import DataLoader
+
+    from tfswa.data.dataset import StepSampler
+
+    return DataLoader(dataset, batch_sampler=StepSampler(batch, 1, 0, steps), num_workers=0)
+
+
+def set_threads(threads: int) -> int:
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def train(args: argparse.Namespace) -> dict:
+    threads = set_threads(args.threads)
+    torch.manual_seed(args.seed)
+    data = training_data(args.root, args.segment, args.seed, args.valid_fraction, args.config)
+    hp = hyper_parameters(data.rate, args.hidden)
+    budget = args.steps * args.batch * data.segment / data.rate
+    print(f"open-unmix (umxhq shape, hidden {hp['hidden_size']}) on {len(data.train)} training tracks of "
+          f"{args.root} ({len(data.valid)} held for validation, valid_fraction {data.data.valid_fraction}); "
+          f"{args.steps} steps x batch {args.batch} x {args.segment:g} s = {budget:g} s of audio; {threads} thread(s)",
+          flush=True)
+    start = time.perf_counter()
+    mean, scale = statistics(data.train, encoder(hp), args.stats_tracks)
+    stats_seconds = time.perf_counter() - start
+    models = build_models(hp, mean, scale)
+    trainer = UmxTraining(hp, models, args.lr)
+    every = max(1, round(args.steps / 10))
+    window: dict[str, list[float]] = {t: [] for t in TARGETS}
+    history = []
+    start = time.perf_counter()
+    for step, (sources, mixture, _) in enumerate(batches(data.dataset, args.batch, args.steps), start=1):
+        for name, value in trainer.step(sources, mixture).items():
+            window[name].append(value)
+        if step % every == 0 or step == args.steps:
+            elapsed = time.perf_counter() - start
+            means = {t: float(np.mean(v)) for t, v in window.items()}
+            history.append({"step": step, "loss": means})
+            print(f"step {step}/{args.steps} ({100 * step / args.steps:.0f} %) mse "
+                  + " ".join(f"{t} {v:.4g}" for t, v in means.items())
+                  + f" | {step / elapsed:.3f} steps/s, {elapsed:.0f} s", flush=True)
+            final = means
+            window = {t: [] for t in TARGETS}
+    wall = time.perf_counter() - start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save(out / "umx.pt", hp, models)
+    report = {
+        "corpus": str(Path(args.root).resolve()), "steps": args.steps, "batch": args.batch,
+        "segment_seconds": args.segment, "segment_samples": data.segment, "examples": args.steps * args.batch,
+        "audio_seconds": budget, "wall_seconds": wall, "statistics_seconds": stats_seconds,
+        "steps_per_second": args.steps / wall, "threads": threads,
+        "final_train_loss": final, "final_train_loss_steps": every, "loss_history": history,
+        "lr": args.lr, "weight_decay": WEIGHT_DECAY, "seed": args.seed, "hparams": hp,
+        "train_tracks": len(data.train), "valid_tracks": len(data.valid),
+        "valid_fraction": data.data.valid_fraction, "statistics_tracks": min(args.stats_tracks, len(data.train)),
+        "augment": dataclasses.asdict(data.data.augment), "config": args.config,
+        "openunmix": _version("openunmix"), "torch": torch.__version__,
+    }
+    from tfswa.atomic import atomic_write_text
+
+    atomic_write_text(out / "train.json", json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out / 'umx.pt'} and {out / 'train.json'} ({wall:.0f} s of training)")
+    return report
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def save(path: Path, hp: dict, models: dict[str, torch.nn.Module]) -> None:
+    from tfswa.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save({"hparams": hp, "state_dicts": {t: m.state_dict() for t, m in models.items()}}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def speed(args: argparse.Namespace) -> float:
+    """Training steps per second (data loading included) after one untimed warm-up step."""
+    threads = set_threads(args.threads)
+    torch.manual_seed(args.seed)
+    data = training_data(args.root, args.segment, args.seed, args.valid_fraction)
+    hp = hyper_parameters(data.rate, args.hidden)
+    trainer = UmxTraining(hp, build_models(hp), 1e-3)  # input statistics do not change the speed
+    loading = compute = 0.0
+    tick = time.perf_counter()
+    for step, (sources, mixture, _) in enumerate(batches(data.dataset, args.batch, args.steps + 1)):
+        loaded = time.perf_counter()
+        trainer.step(sources, mixture)
+        done = time.perf_counter()
+        if step > 0:
+            loading, compute = loading + loaded - tick, compute + done - loaded
+        tick = time.perf_counter()
+    total = loading + compute
+    rate = args.steps / total
+    audio = args.batch * data.segment / data.rate
+    print(f"open-unmix training, hidden {hp['hidden_size']}, batch {args.batch} x {args.segment:g} s, {threads} "
+          f"thread(s): {rate:.3f} steps/s ({total / args.steps:.2f} s/step, data loading {100 * loading / total:.0f} "
+          f"%), {rate * audio:.1f} s of audio per second")
+    return rate
+
+
+# -- separation -------------------------------------------------------------------------------------------------------
+def load_umx_separator(directory: str | Path, niter: int = 1, device: str = "cpu") -> torch.nn.Module:
+    """umx's ``Separator`` (targets vocals, drums, bass, other; no residual; ``niter`` Wiener EM iterations on
+    windows of 300 frames; torch STFT) holding the models saved in ``directory/umx.pt``."""
+    path = Path(directory) / "umx.pt"
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: no such file (train one with benchmarks/umx_baseline.py train)")
+    ou = import_openunmix()
+    saved = torch.load(path, map_location=device, weights_only=True)
+    hp = saved["hparams"]
+    models = build_models(hp)
+    for name, model in models.items():
+        model.load_state_dict(saved["state_dicts"][name])  # strict: fails on missing or unexpected keys
+    separator = ou.model.Separator(models, niter=niter, residual=False, sample_rate=float(hp["sample_rate"]),
+                                   n_fft=hp["n_fft"], n_hop=hp["n_hop"], nb_channels=hp["nb_channels"],
+                                   wiener_win_len=300, filterbank="torch")
+    separator.freeze()
+    return separator.to(device)
+
+
+def separate(separator: torch.nn.Module, mixture: np.ndarray, rate: int = 44100) -> dict[str, np.ndarray]:
+    """Stems of ``mixture`` ((channels, samples) or (samples,), float), each shaped like it, float32.
+
+    Mono is separated as stereo and averaged back; other rates are resampled to the model's and back.
+    """
+    from tfswa.audio import resample, to_stereo
+
+    x = np.asarray(mixture, dtype=np.float32)
+    shape = x.shape
+    x = x[None] if x.ndim == 1 else x
+    model_rate = round(float(separator.sample_rate))
+    audio = resample(to_stereo(x.T), rate, model_rate).T  # (2, L')
+    device = separator.sample_rate.device
+    with torch.inference_mode():
+        est = separator(torch.from_numpy(np.ascontiguousarray(audio))[None].to(device))[0].cpu().numpy()
+    out = {}
+    for j, name in enumerate(separator.target_models):
+        stem = resample(est[j].T.astype(np.float32), model_rate, rate).T  # (2, L)
+        stem = np.pad(stem, ((0, 0), (0, max(0, shape[-1] - stem.shape[1]))))[:, : shape[-1]]
+        if x.shape[0] != 2:
+            stem = np.repeat(stem.mean(0, keepdims=True), x.shape[0], axis=0)
+        out[name] = np.ascontiguousarray(stem.reshape(shape), dtype=np.float32)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name in ("train", "speed"):
+        p = sub.add_parser(name)
+        p.add_argument("--root", required=True, help="tfswa/MUSDB18-HQ-layout corpus (ROOT/train/<track>/<stem>.wav)")
+        p.add_argument("--steps", type=int, required=name == "train", default=5)
+        p.add_argument("--batch", type=int, required=name == "train", default=8)
+        p.add_argument("--segment", type=float, required=name == "train", default=2.0, help="seconds per example")
+        p.add_argument("--hidden", type=int, default=UMXHQ["hidden_size"])
+        p.add_argument("--valid-fraction", type=float, default=None,
+                       help="as tfswa's data.valid_fraction (default: --config's, else 0.02)")
+        p.add_argument("--seed", type=int, default=0, help="as tfswa's trainer.seed: the same examples")
+        p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+        if name == "train":
+            p.add_argument("--out", required=True, type=Path)
+            p.add_argument("--lr", type=float, default=1e-3)
+            p.add_argument("--stats-tracks", type=int, default=100,
+                           help="training tracks (evenly spaced) for the input mean and scale")
+            p.add_argument("--config", help="a tfswa train YAML whose data section (augmentations, layout) to use")
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.batch < 1 or args.segment <= 0:
+        raise SystemExit("error: --steps and --batch must be >= 1 and --segment > 0")
+    import_openunmix()  # fail early, before the data are read
+    if args.command == "train":
+        train(args)
+    else:
+        speed(args)
+
+
+if __name__ == "__main__":
+    main()
