@@ -23,6 +23,7 @@ import soundfile as sf
 import soxr
 
 from tfswa.atomic import atomic_path, temp_path
+from tfswa.errors import TfswaError, first_line
 
 SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
@@ -32,7 +33,7 @@ BITS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 ClipMode = Literal["rescale", "clamp", "none"]
 
 
-class AudioError(ValueError):
+class AudioError(TfswaError, ValueError):
     """An input or output audio problem, reported to the user as one line."""
 
 
@@ -83,7 +84,7 @@ class AudioReader(contextlib.AbstractContextManager):
             self._file = sf.SoundFile(str(source))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             self.close()
-            raise AudioError(f"{self.path}: not a readable audio file ({_first_line(exc)})") from exc
+            raise AudioError(f"{self.path}: not a readable audio file ({first_line(exc)})") from exc
         self.info = AudioInfo(self.path, int(self._file.samplerate), int(self._file.channels), int(self._file.frames),
                               _declared_frames(self._file))
         if self.info.frames <= 0:
@@ -97,7 +98,7 @@ class AudioReader(contextlib.AbstractContextManager):
             try:
                 block = self._file.read(size, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
-                raise AudioError(f"{self.path}: read error ({_first_line(exc)})") from exc
+                raise AudioError(f"{self.path}: read error ({first_line(exc)})") from exc
             if block.shape[0] == 0:
                 return
             if not np.isfinite(block).all():
@@ -139,10 +140,6 @@ def truncation_warning(info: AudioInfo) -> str | None:
         return None
     return (f"{info.path}: truncated file: its header promises {info.declared_frames / info.sample_rate:.1f} s, "
             f"it holds {info.frames / info.sample_rate:.1f} s; separating what is there (--strict refuses)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def to_stereo(block: np.ndarray, path: Path | None = None) -> np.ndarray:

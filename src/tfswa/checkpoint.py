@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from tfswa import __version__
 from tfswa.atomic import atomic_path, atomic_write_bytes
 from tfswa.config import STFTConfig, from_dict, to_dict
+from tfswa.errors import TfswaError
 from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
 from tfswa.pretrained import bundled_models
 
@@ -30,7 +31,7 @@ FORMAT_VERSION = 1
 LEGACY_WEIGHTS = ("model.pt", "model.pth")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TfswaError, ValueError):
     """A model directory or weights file that cannot be loaded as asked."""
 
 

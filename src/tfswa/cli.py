@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfswa import __version__
+from tfswa.errors import TfswaError, first_line
 
 
-class UserError(Exception):
+class UserError(TfswaError):
     """A mistake in the user's input: reported as one line, exit status 2."""
 
 
@@ -183,7 +184,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             except (ValueError, OSError, RuntimeError) as exc:
                 bar.close()
                 errors.append(str(exc))
-                print(f"tfswa separate: error: {_one_line(exc)}", file=sys.stderr)
+                print(f"tfswa separate: error: {first_line(exc)}", file=sys.stderr)
                 continue
             bar.close()
             ok += 1
@@ -293,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         import museval  # noqa: F401  (its dependency stempeg looks for ffmpeg at import time)
     except Exception as exc:  # ImportError, or stempeg's complaint about a missing ffmpeg
-        raise UserError(f"museval cannot be imported ({str(exc).splitlines()[0]}); install ffmpeg "
+        raise UserError(f"museval cannot be imported ({first_line(exc)}); install ffmpeg "
                         "(apt-get install ffmpeg) and museval (pip install museval)") from None
     chosen = [x for x in (args.model, args.estimates, args.oracle) if x]
     if len(chosen) != 1:
@@ -357,19 +358,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"tfswa: warning: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (no usage block): ``tfswa separate: error: ... (see --help)``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from tfswa.audio import MP3_BITRATES
 
-    parser = argparse.ArgumentParser(prog="tfswa", description="Music source separation with TFSWA-UNet models.")
+    parser = _Parser(prog="tfswa", description="Music source separation with TFSWA-UNet models.")
     parser.add_argument("--version", action="version", version=f"tfswa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -480,14 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from tfswa.checkpoint import CheckpointError
 
     warnings.showwarning = _warning_line
     previous = _handle_sigterm()
     try:
         return int(args.func(args) or 0)
-    except (UserError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"tfswa {args.command}: error: {exc}", file=sys.stderr)
+    except (TfswaError, FileNotFoundError, ValueError) as exc:
+        print(f"tfswa {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 2
     except Terminated:
         print("tfswa: terminated", file=sys.stderr)

@@ -10,11 +10,13 @@ import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from tfswa.errors import TfswaError
+
 FIELDS = ("track", "parent", "stem", "ext")
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
 
 
-class OutputNameError(ValueError):
+class OutputNameError(TfswaError, ValueError):
     """A ``--filename`` template that cannot name the stems."""
 
 

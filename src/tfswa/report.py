@@ -18,6 +18,7 @@ import soundfile as sf
 
 from tfswa.atomic import atomic_path, atomic_write_text
 from tfswa.audio import AudioReader, Mp3Options, Resampler, output_channels, to_stereo
+from tfswa.errors import TfswaError
 
 N_FFT = 2048
 MAX_COLUMNS = 1200
@@ -25,7 +26,7 @@ DYNAMIC_RANGE_DB = 80.0
 F_MIN, F_MAX = 30.0, 16000.0
 
 
-class ReportError(RuntimeError):
+class ReportError(TfswaError, RuntimeError):
     """The report cannot be made (matplotlib missing)."""
 
 

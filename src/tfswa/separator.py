@@ -35,6 +35,7 @@ from tfswa.audio import (
     truncation_warning,
 )
 from tfswa.dsp import istft, stft, wiener
+from tfswa.errors import TfswaError
 from tfswa.models import SpectrogramCore
 from tfswa.outputs import DEFAULT_TEMPLATE, check_template, output_paths
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
@@ -63,7 +64,7 @@ def resolve_precision(precision: Precision, device: str | torch.device) -> Liter
     return precision
 
 
-class UntrainedModelError(ValueError):
+class UntrainedModelError(TfswaError, ValueError):
     """Separating with a model that was never trained (it would write meaningless stems)."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tfswa.errors import TfswaError, first_line
 from tfswa.stems import ACCOMPANIMENT
 
 # The validation split the musdb package ships (musdb/configs/mus.yaml): 14 tracks of MUSDB18 "train".
@@ -24,7 +25,7 @@ MIXTURE = "mixture"
 STEM_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}  # what soundfile reads with random access
 
 
-class DataError(ValueError):
+class DataError(TfswaError, ValueError):
     """The dataset cannot be used as configured (missing folder, stems, lengths)."""
 
 
@@ -76,7 +77,7 @@ def decode_stem_files(root: str | Path, subset: str, cache: str | Path) -> Path:
     try:
         import musdb
     except Exception as exc:  # stempeg looks for ffmpeg at import time
-        raise DataError(f"reading .stem.mp4 needs musdb and ffmpeg ({str(exc).splitlines()[0]}); "
+        raise DataError(f"reading .stem.mp4 needs musdb and ffmpeg ({first_line(exc)}); "
                         "apt-get install ffmpeg") from None
     db = musdb.DB(root=str(root), subsets=subset, is_wav=False)
     if not len(db):

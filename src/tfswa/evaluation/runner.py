@@ -18,6 +18,7 @@ import soundfile as sf
 
 from tfswa.atomic import atomic_write_text
 from tfswa.data.tracks import DataError, Track, find_tracks, read_stereo
+from tfswa.errors import first_line
 from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
 from tfswa.stems import ACCOMPANIMENT, FOUR_STEMS, canonical, complemented, derive, order_key
 
@@ -161,7 +162,7 @@ def _job(args: tuple) -> tuple[str, dict | None, str | None]:
     try:
         return name, score_track(name, refs, ests, rate, json_path), None
     except Exception as exc:  # one failing track must not lose the others
-        return name, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return name, None, f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def evaluate(tracks: list[Track], estimate: Callable[[Track, np.ndarray, dict], dict[str, np.ndarray]],
@@ -179,7 +180,7 @@ def evaluate(tracks: list[Track], estimate: Callable[[Track, np.ndarray, dict], 
                 ests = add_accompaniment({canonical(k): v for k, v in estimate(track, mixture, refs).items()})
                 refs = complete_references(refs, ests)
             except Exception as exc:
-                result.failed[track.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                result.failed[track.name] = f"{type(exc).__name__}: {first_line(exc)}"
                 if progress:
                     progress(track.name)
                 continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfswa.errors import TfswaError
 from tfswa.synth.compose import Part
 from tfswa.synth.midi import TICKS_PER_SECOND, part_events
 from tfswa.synth.render_builtin import BuiltinRenderer
@@ -27,7 +28,7 @@ SOUNDFONT_CANDIDATES = (
 )
 
 
-class SynthError(Exception):
+class SynthError(TfswaError):
     """The synthesiser cannot run (missing program or SoundFont, failed render)."""
 
 

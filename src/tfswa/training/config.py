@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from tfswa.data.dataset import AugmentSection
+from tfswa.errors import TfswaError, first_line
 from tfswa.models import PRESETS
 from tfswa.stems import FOUR_STEMS
 
@@ -93,7 +94,7 @@ class TrainConfig:
     trainer: TrainerSection = field(default_factory=TrainerSection)
 
 
-class ConfigError(ValueError):
+class ConfigError(TfswaError, ValueError):
     """A configuration file or override that cannot be used."""
 
 
@@ -116,7 +117,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     except ConfigError:
         raise
     except Exception as exc:  # OmegaConf reports unknown keys and bad types with its own exception classes
-        raise ConfigError(str(exc).splitlines()[0]) from None
+        raise ConfigError(first_line(exc)) from None
     validate(cfg)
     return cfg
 
