@@ -285,11 +285,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
 
-    from tfswa.evaluation.oracle import ORACLES, oracle_separate
-    from tfswa.evaluation.runner import evaluate, list_tracks, read_estimates, table, write_reports
+    from tfswa.evaluation.estimators import folder_estimator, model_estimator, oracle_estimator
+    from tfswa.evaluation.runner import evaluate, list_tracks, table, write_reports
 
     try:
         import museval  # noqa: F401  (its dependency stempeg looks for ffmpeg at import time)
@@ -310,41 +309,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
                               two_stems=args.two_stems, allow_untrained=args.allow_untrained,
                               precision=args.precision)
-        label = model_name(model, model_path(args.model))
-        if model.sample_rate != tracks[0].sample_rate:
-            raise UserError(f"model rate {model.sample_rate} Hz differs from the data's {tracks[0].sample_rate} Hz")
-
-        def estimate(track, mixture, refs):
-            return {k: v.numpy() for k, v in separator.separate(mixture, track.sample_rate).items()}
+        source = model_estimator(separator, model_name(model, model_path(args.model)), tracks[0].sample_rate)
     elif args.estimates:
-        folder = Path(args.estimates)
-        if not folder.is_dir():
-            raise UserError(f"{folder}: no such estimates folder")
-        label = folder.name
-
-        def estimate(track, mixture, refs):
-            return read_estimates(folder, track)
+        source = folder_estimator(args.estimates)
     else:
-        if args.oracle not in ORACLES:
-            raise UserError(f"unknown oracle {args.oracle!r} (known: {', '.join(ORACLES)})")
         from tfswa.models import preset_config
 
-        stft_cfg = preset_config(args.stft_preset).stft
-        label = f"oracle {args.oracle.upper()} (STFT {stft_cfg.n_fft}/{stft_cfg.hop_length})"
-
-        def estimate(track, mixture, refs):
-            four = {k: v for k, v in refs.items() if k != "accompaniment"}
-            out = oracle_separate(args.oracle, four, stft_cfg)
-            if "accompaniment" in refs and "vocals" in refs:
-                pair = oracle_separate(args.oracle, {"vocals": refs["vocals"], "accompaniment": refs["accompaniment"]},
-                                       stft_cfg)
-                out["accompaniment"] = pair["accompaniment"]
-            return {k: v.astype(np.float32) for k, v in out.items()}
-
-    outdir = Path(args.output or f"evaluation/{label.split(' (')[0].replace(' ', '-')}")
+        source = oracle_estimator(args.oracle, preset_config(args.stft_preset).stft)
+    label = source.label
+    outdir = Path(args.output or f"evaluation/{source.slug}")
     with tqdm(total=len(tracks), unit="track", disable=args.quiet or None, dynamic_ncols=True) as bar:
-        result = evaluate(tracks, estimate, outdir, args.subset, jobs=args.jobs, save_estimates=args.save_estimates,
-                          progress=lambda name: bar.update())
+        result = evaluate(tracks, source.estimate, outdir, args.subset, jobs=args.jobs,
+                          save_estimates=args.save_estimates, progress=lambda name: bar.update())
     write_reports(result, outdir, label, compare=args.compare)
     print(f"{label}: {len(result.tracks)} tracks scored, {len(result.failed)} failed -> {outdir}")
     if result.tracks:
