@@ -19,9 +19,8 @@ from pathlib import Path
 
 import torch
 
-from tfswa.dsp.stft import istft, stft
 from tfswa.models import create_model
-from tfswa.separator import output_to_spectrogram
+from tfswa.pipeline import source_spectrograms, to_waveforms
 
 
 def steps_per_second(preset: str, precision: str, steps: int, batch: int, seconds: float, device: str) -> float:
@@ -34,11 +33,7 @@ def steps_per_second(preset: str, precision: str, steps: int, batch: int, second
     timed = 0.0
     for i in range(steps + 3):
         start = time.perf_counter()
-        spec = stft(mixture, model.stft)
-        ctx = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-        with ctx:
-            out = model(spec.abs().transpose(-1, -2))
-        est = istft(output_to_spectrogram(model, out, spec), model.stft, n)
+        est = to_waveforms(model, source_spectrograms(model, mixture, precision)[0], n)
         loss = (est - sources).abs().mean()
         loss.backward()
         opt.step()

@@ -8,7 +8,6 @@ crossfaded by :mod:`tfswa.overlap_add`, which keeps memory bounded for any lengt
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import warnings
@@ -34,11 +33,12 @@ from tfswa.audio import (
     to_stereo,
     truncation_warning,
 )
-from tfswa.dsp import istft, stft, wiener
+from tfswa.dsp import wiener
 from tfswa.errors import TfswaError
 from tfswa.models import SpectrogramCore
 from tfswa.outputs import DEFAULT_TEMPLATE, check_template, output_paths
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
+from tfswa.pipeline import source_spectrograms, to_waveforms
 from tfswa.stems import complement
 
 Precision = Literal["fp32", "bf16", "auto"]
@@ -77,20 +77,6 @@ def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = Non
         folder = Path(path).resolve()
         return f"{folder.parent.name}-{folder.name}" if folder.name in ("best", "last") else folder.name
     return model.preset or model.architecture
-
-
-def output_to_spectrogram(model: SpectrogramCore, out: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
-    """Model output ``(B, S, C, T, F)`` + mixture STFT ``(B, C, F, T)`` → source STFTs ``(B, S, C, F, T)``.
-
-    Masks multiply the mixture STFT; magnitudes take the mixture's phase (a bin with no mixture energy has no
-    phase and stays 0).
-    """
-    out = out.float().transpose(-1, -2)
-    if model.output_kind == "mask":
-        return out * spec[:, None]
-    mag_x = spec.abs()
-    phase = torch.where(mag_x > 0, spec / mag_x.clamp_min(torch.finfo(mag_x.dtype).tiny), 0)
-    return out * phase[:, None]
 
 
 class Separator:
@@ -151,17 +137,10 @@ class Separator:
     @torch.inference_mode()
     def process_chunks(self, chunks: torch.Tensor) -> torch.Tensor:
         """``(B, 2, L)`` mixture chunks → ``(B, S, 2, L)`` source chunks for all model sources."""
-        cfg = self.model.stft
         chunks = chunks.to(self.device)
-        spec = stft(chunks, cfg)  # (B, C, F, T) complex
-        mag = spec.abs().transpose(-1, -2)  # (B, C, T, F)
-        ctx = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.precision == "bf16"
-               else contextlib.nullcontext())
-        with ctx:
-            out = self.model(mag)
-        est = output_to_spectrogram(self.model, out, spec)
+        est, spec = source_spectrograms(self.model, chunks, self.precision)  # (B, S, C, F, T), (B, C, F, T)
         est = wiener(est, spec, self.wiener_iters)
-        return istft(est, cfg, chunks.shape[-1]).cpu()
+        return to_waveforms(self.model, est, chunks.shape[-1]).cpu()
 
     def _starts(self, total: int) -> list[int]:
         offsets = [0]

@@ -29,11 +29,12 @@ from tfswa.atomic import atomic_path
 from tfswa.checkpoint import save_model
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, target_from_stems
-from tfswa.dsp.stft import istft, stft
+from tfswa.dsp.stft import stft
 from tfswa.evaluation.metrics import usdr
 from tfswa.models import create_model
 from tfswa.models.base import SpectrogramCore
-from tfswa.separator import Separator, output_to_spectrogram, resolve_precision
+from tfswa.pipeline import autocast, source_spectrograms, to_waveforms
+from tfswa.separator import Separator, resolve_precision
 from tfswa.training.config import TrainConfig, to_yaml
 from tfswa.training.losses import SeparationLoss
 
@@ -148,22 +149,15 @@ class Trainer:
 
     # -- one optimisation step -----------------------------------------------------------------------------------
     def autocast(self):
-        p = self.precision
-        if p == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+        return autocast(self.device, self.precision)
 
     def compute_loss(self, sources: torch.Tensor, mixture: torch.Tensor, index: torch.Tensor
                      ) -> tuple[torch.Tensor, dict]:
-        cfg = self.model.stft
-        spec = stft(mixture, cfg)  # (B, C, F, T)
-        mag = spec.abs()
-        inp = self._spec_augment(mag.transpose(-1, -2), index)  # (B, C, T, F)
-        with self.autocast():
-            out = self.net(inp)  # (B, S, C, T, F)
-        est = output_to_spectrogram(self.model, out, spec)  # (B, S, C, F, T)
-        est_wave = istft(est, cfg, mixture.shape[-1]) if (self.cfg.loss.wave_l1 or self.cfg.loss.mrstft) else None
-        target_mag = stft(sources, cfg).abs() if self.cfg.loss.mag_l1 else None
+        est, _ = source_spectrograms(self.net, mixture, self.precision, lambda mag: self._spec_augment(mag, index),
+                                     core=self.model)  # (B, S, C, F, T)
+        wave = self.cfg.loss.wave_l1 or self.cfg.loss.mrstft
+        est_wave = to_waveforms(self.model, est, mixture.shape[-1]) if wave else None
+        target_mag = stft(sources, self.model.stft).abs() if self.cfg.loss.mag_l1 else None
         return self.loss_fn(est_wave, sources, est.abs() if self.cfg.loss.mag_l1 else None, target_mag)
 
     def _spec_augment(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
