@@ -315,3 +315,19 @@ def test_truncated_wav_warns_or_is_refused_with_strict(tmp_path, model_dir, caps
     assert "truncated file" in capsys.readouterr().err and not (tmp_path / "strict").exists()
     assert _separate(model_dir, tmp_path / "ok", tmp_path / "full.wav", extra=["--strict"]) == 0
     assert "truncated file" not in capsys.readouterr().err
+
+
+def test_jobs_separate_files_in_parallel_with_the_same_result(tmp_path, model_dir, capsys):
+    songs = []
+    for i in range(3):
+        songs.append(tmp_path / f"s{i}.wav")
+        sf.write(songs[-1], _tone(1.0 + 0.5 * i, 44100) * (0.5 + 0.2 * i), 44100)
+    assert _separate(model_dir, tmp_path / "one", *songs) == 0
+    assert _separate(model_dir, tmp_path / "two", *songs, extra=["-j", "2"]) == 0
+    assert _outputs(tmp_path / "one") == _outputs(tmp_path / "two") and len(_outputs(tmp_path / "two")) == 12
+    for rel in _outputs(tmp_path / "one"):
+        a, _ = sf.read(tmp_path / "one" / rel)
+        b, _ = sf.read(tmp_path / "two" / rel)
+        assert np.array_equal(a, b), rel
+    assert "separated 3 of 3 input(s)" in capsys.readouterr().err
+    assert _separate(model_dir, tmp_path / "x", *songs, extra=["-j", "0"]) == 2

@@ -126,6 +126,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tfswa.audio import Mp3Options
+    from tfswa.batch import separate_many
     from tfswa.checkpoint import load_model, model_path
     from tfswa.outputs import output_paths, plan_outputs
     from tfswa.pretrained import default_model_path
@@ -133,6 +134,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but no CUDA device is available")
+    if args.jobs < 1:
+        raise UserError("--jobs must be >= 1")
     model_ref = args.model or default_model_path()
     if model_ref is None:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
@@ -160,45 +163,70 @@ def cmd_separate(args: argparse.Namespace) -> int:
     for line in notes:
         print(f"tfswa separate: warning: {line}", file=sys.stderr)
     skipped = 0
-    try:
-        for path, track in plan:
-            targets = output_paths(path, out_root, args.filename, separator.stems, ext, track)
-            existing = [t for t in targets.values() if t.exists()]
-            if existing and not args.overwrite:
-                skipped += 1
-                print(f"tfswa separate: {path}: skipped, {existing[0]} exists (--overwrite replaces it)",
-                      file=sys.stderr)
-                continue
-            bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr)
+    todo = []
+    for path, track in plan:
+        existing = [t for t in output_paths(path, out_root, args.filename, separator.stems, ext, track).values()
+                    if t.exists()]
+        if existing and not args.overwrite:
+            skipped += 1
+            print(f"tfswa separate: {path}: skipped, {existing[0]} exists (--overwrite replaces it)", file=sys.stderr)
+        else:
+            todo.append((path, track))
+    overall = tqdm(total=len(todo), desc="files", unit="file", disable=args.quiet or len(todo) < 2, leave=False,
+                   file=sys.stderr, position=0)
+    bars: dict[Path, tqdm] = {}
+    slots = list(range(args.jobs, 0, -1))
 
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+    def start(path: Path):
+        slot = slots.pop() if slots else args.jobs
+        bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr,
+                   position=slot)
+        bar.slot = slot
+        bars[path] = bar
 
-            try:
-                written = separator.separate_file(path, out_root, fmt=ext, bits=args.bits, clip=args.clip_mode,
-                                                  filename=args.filename, progress=progress, track=track,
-                                                  mp3=Mp3Options(args.mp3_bitrate, args.mp3_mode),
-                                                  strict=args.strict)
-            except (ValueError, OSError, RuntimeError) as exc:
-                bar.close()
-                errors.append(str(exc))
-                print(f"tfswa separate: error: {first_line(exc)}", file=sys.stderr)
-                continue
-            bar.close()
-            ok += 1
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        return progress
+
+    def work(path: Path, track: str, progress) -> dict[str, Path]:
+        written = separator.separate_file(path, out_root, fmt=ext, bits=args.bits, clip=args.clip_mode,
+                                          filename=args.filename, progress=progress, track=track,
+                                          mp3=Mp3Options(args.mp3_bitrate, args.mp3_mode), strict=args.strict)
+        if args.report:
+            from tfswa.report import write_report
+
             folder = Path(next(iter(written.values()))).parent
-            if args.report:
-                from tfswa.report import write_report
+            written["report"] = write_report(folder / "report.html", path, written, title=f"{path.name}: {label}",
+                                             subtitle=f"model {label} ({', '.join(model.sources)}; "
+                                                      f"{model.training_steps} training steps)")
+        return written
 
-                page = write_report(folder / "report.html", path, written, title=f"{path.name}: {label}",
-                                    subtitle=f"model {label} ({', '.join(model.sources)}; "
-                                             f"{model.training_steps} training steps)")
-                written["report"] = page
-            if not args.quiet:
-                print(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
+    def done(path: Path, written, error: BaseException | None) -> None:
+        nonlocal ok
+        bar = bars.pop(path, None)
+        if bar is not None:
+            slots.append(bar.slot)
+            bar.close()
+        overall.update()
+        if error is not None:
+            if not isinstance(error, (ValueError, OSError, RuntimeError)):
+                raise error
+            errors.append(str(error))
+            tqdm.write(f"tfswa separate: error: {first_line(error)}", file=sys.stderr)
+            return
+        ok += 1
+        if not args.quiet:
+            folder = Path(next(iter(written.values()))).parent
+            tqdm.write(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
+
+    try:
+        separate_many(work, todo, args.jobs, on_start=start, on_done=done)
     finally:
+        for bar in (*bars.values(), overall):
+            bar.close()
         for folder in made:  # failed or interrupted runs leave no empty folders behind
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -389,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filename", default="{track}/{stem}.{ext}",
                    help="output name template under OUT/<model>; fields {track} {parent} {stem} {ext}. Inputs "
                         "of one run that would share names get {track}-2, -3, ... (a warning says so)")
+    p.add_argument("-j", "--jobs", type=int, default=1,
+                   help="files separated at the same time (threads sharing one model; default 1)")
     p.add_argument("--strict", action="store_true",
                    help="refuse damaged inputs (a WAV shorter than its header says) instead of warning")
     p.add_argument("--overwrite", action="store_true",
