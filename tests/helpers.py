@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from tfswa.config import STFTConfig, TFSWAUNetConfig
 from tfswa.models.base import SpectrogramCore
+
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 class FixedMaskModel(SpectrogramCore):

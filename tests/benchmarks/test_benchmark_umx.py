@@ -8,13 +8,12 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import synth_corpus
+from helpers import REPO, synth_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("openunmix") is None,

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import synth_corpus
+from helpers import REPO, synth_corpus
 from tfswa.cli import main
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import MUSDB_VALIDATION, DataError, find_tracks, split_tracks
@@ -24,7 +24,6 @@ from tfswa.training.config import AugmentSection, ConfigError, LossSection, load
 from tfswa.training.losses import SeparationLoss
 from tfswa.training.trainer import lr_factor, param_groups
 
-REPO = Path(__file__).resolve().parents[1]
 STEMS = ("vocals", "drums", "bass", "other")
 
 

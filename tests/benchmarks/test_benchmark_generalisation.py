@@ -6,13 +6,12 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import needs_fluidsynth, needs_synth_sounds
+from helpers import REPO, needs_fluidsynth, needs_synth_sounds
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 pytestmark = [needs_fluidsynth, needs_synth_sounds, pytest.mark.slow]
 
 
