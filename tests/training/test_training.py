@@ -310,3 +310,20 @@ def test_ddp_two_processes_match_one_process_with_the_global_batch(corpus: Path,
     assert worst < 1e-5 and moved > 1e-4
     assert (ddp / "best" / "config.json").is_file()
     assert run.stdout.count("trained to step 2") == 1  # only rank 0 reports
+
+
+def test_ema_warms_up_instead_of_keeping_the_initial_weights():
+    from torch.optim.swa_utils import AveragedModel
+
+    from tfswa.training.trainer import ema_with_warmup
+
+    model = torch.nn.BatchNorm1d(1)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+    for step in range(1, 201):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+            model.num_batches_tracked.fill_(step)
+        ema.update_parameters(model)
+    # a plain 0.999 EMA would still hold 82 % of step 1's value; the warmed-up one tracks the recent weights
+    assert 180 < ema.module.weight.item() < 200
+    assert ema.module.num_batches_tracked.item() == 200
