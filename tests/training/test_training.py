@@ -325,5 +325,5 @@ def test_ema_warms_up_instead_of_keeping_the_initial_weights():
             model.num_batches_tracked.fill_(step)
         ema.update_parameters(model)
     # a plain 0.999 EMA would still hold 82 % of step 1's value; the warmed-up one tracks the recent weights
-    assert 180 < ema.module.weight.item() < 200
+    assert 170 < ema.module.weight.item() < 200
     assert ema.module.num_batches_tracked.item() == 200
