@@ -78,7 +78,7 @@ def umx_training(directory: str) -> dict:
 
 def systems(models: list[str], umx_dirs: list[str] = ()) -> dict[str, Callable]:
     """name → estimate(track, mixture, refs) for every model, every Open-Unmix baseline, IRM2 and the mixture."""
-    from tfswa.checkpoint import load_model
+    from tfswa.checkpoint import load_model, model_path
     from tfswa.separator import Separator, model_name
 
     out: dict[str, Callable] = {}
@@ -92,7 +92,7 @@ def systems(models: list[str], umx_dirs: list[str] = ()) -> dict[str, Callable]:
             est = separator.separate(mixture, track.sample_rate)
             return {k: v.numpy() for k, v in est.items() if k in STEMS}
 
-        out[model_name(model, path)] = estimate
+        out[model_name(model, model_path(path))] = estimate
 
     if umx_dirs:
         umx = umx_baseline()
@@ -201,6 +201,10 @@ def print_report(report: dict, names: list[str]) -> None:
         for name in names:
             row = [sdr[name][s] for s in STEMS]
             print(f"| {name} | " + " | ".join(f"{x:.2f}" for x in row) + f" | {np.nanmean(row):.2f} |")
+        oracle = [sdr["oracle IRM2"][s] for s in STEMS]
+        for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the issue's targets)
+            ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
+            print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
     if "real-voice" in report["splits"]:
         voice = report["splits"]["real-voice"]["voice"]
         print(f"\nreal voice ({report['splits']['real-voice']['tracks']} songs): vocals SNR (dB) and the true voice's "
