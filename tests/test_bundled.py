@@ -29,8 +29,8 @@ DEMO = ROOT / "demo" / "demo.flac"
 STEMS = ["vocals", "drums", "bass", "other"]
 BF16_AGREEMENT_DB = 25.0  # SDR of bf16 stems against fp32 stems
 ALSA_VOICE = Path("/usr/share/sounds/alsa")  # real recorded speech (Debian alsa-utils)
-REAL_VOICE_MIN_SNR_DB = 0.0  # set from the measured figures of the bundled model (MODEL_CARD.md)
-REAL_VOICE_MAX_IN_OTHER = 1.0
+REAL_VOICE_MIN_SNR_DB = 2.0  # the bundled model: median 4.43 dB on 12 such songs (MODEL_CARD.md); the first one 2.63
+REAL_VOICE_MAX_IN_OTHER = 0.2  # measured median 0.08; the first bundled model 0.29
 
 
 def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
@@ -219,13 +219,15 @@ def test_bundled_model_puts_a_real_recorded_voice_in_vocals() -> None:
     from tfswa.synth.corpus import SynthOptions, render_track
 
     sep = Separator(load_model(default_model_path()))
-    options = SynthOptions(seconds=15.0, seed=777, holdout=True, real_voice=str(ALSA_VOICE))
+    options = SynthOptions(seconds=20.0, seed=13, holdout=True, real_voice=str(ALSA_VOICE))
     snrs, in_other = [], []
-    for index in range(2):
+    for index in range(6):
         audio, _ = render_track("test", index, options)
         voice = audio["vocals"].T.astype(np.float64)  # (C, L)
+        if not np.isfinite(usdr(voice, np.zeros_like(voice))):  # a song whose voice is silent here
+            continue
         est = sep.separate(audio["mixture"].T, 44100)
         snrs.append(usdr(voice, est["vocals"].numpy()))
         in_other.append(float(np.sum(est["other"].numpy() * voice) / np.sum(voice**2)))
-    assert min(snrs) > REAL_VOICE_MIN_SNR_DB, snrs
-    assert max(in_other) < REAL_VOICE_MAX_IN_OTHER, in_other
+    assert snrs and np.median(snrs) > REAL_VOICE_MIN_SNR_DB, snrs  # medians, as the benchmark reports
+    assert np.median(in_other) < REAL_VOICE_MAX_IN_OTHER, in_other

@@ -172,14 +172,14 @@ def cmd_separate(args: argparse.Namespace) -> int:
             print(f"tfswa separate: {path}: skipped, {existing[0]} exists (--overwrite replaces it)", file=sys.stderr)
         else:
             todo.append((path, track))
-    overall = tqdm(total=len(todo), desc="files", unit="file", disable=args.quiet or len(todo) < 2, leave=False,
+    overall = tqdm(total=len(todo), desc="files", unit="file", disable=args.quiet or len(todo) < 2 or None, leave=False,
                    file=sys.stderr, position=0)
     bars: dict[Path, tqdm] = {}
     slots = list(range(args.jobs, 0, -1))
 
     def start(path: Path):
         slot = slots.pop() if slots else args.jobs
-        bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet, leave=False, file=sys.stderr,
+        bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet or None, leave=False, file=sys.stderr,
                    position=slot)
         bar.slot = slot
         bars[path] = bar
