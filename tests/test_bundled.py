@@ -120,6 +120,7 @@ def test_models_lists_bundled_and_presets(capsys) -> None:
     assert "* tfswa-default" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_separate_without_model_uses_bundled_and_writes_report(tmp_path, capsys) -> None:
     out = tmp_path / "sep"
     assert main(["separate", str(DEMO), "-o", str(out), "-q", "--report"]) == 0
@@ -177,6 +178,7 @@ def test_write_report_is_atomic_and_links_files(tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "mixture-preview.mp3", "report.html"]
 
 
+@pytest.mark.slow
 @needs_fluidsynth
 def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
     """The shipped weights beat 'return the mixture' by a wide margin on SoundFont songs it never saw."""
@@ -197,6 +199,7 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
         assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
 
 
+@pytest.mark.slow
 def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32() -> None:
     model = load_model(default_model_path())
     assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tfswa.cli import main
 
 
@@ -23,6 +25,7 @@ def test_info_text_lists_stages(capsys):
     assert "bottleneck" in out and "GFLOPs per second" in out
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line_without_traceback(tmp_path):
     for args in (["info", "nope"], ["init", "nope", str(tmp_path / "x")], ["info", str(tmp_path)]):
         proc = subprocess.run([sys.executable, "-m", "tfswa", *args], capture_output=True, text=True)

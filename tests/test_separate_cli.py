@@ -120,6 +120,7 @@ def _write_bad_inputs(d):
     return bad
 
 
+@pytest.mark.slow
 def test_each_bad_input_gives_one_line_and_no_output(tmp_path, model_dir):
     bad = _write_bad_inputs(tmp_path)
     for name, path in bad.items():

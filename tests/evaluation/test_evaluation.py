@@ -23,6 +23,7 @@ def corpus(tmp_path_factory) -> Path:
     return synth_corpus(tmp_path_factory, "eval-syn", 0, 3, seconds=5.0, seed=21)
 
 
+@pytest.mark.slow
 def test_scores_equal_a_direct_museval_call(corpus: Path):
     import museval
 
@@ -59,6 +60,7 @@ def test_usdr_and_csdr():
     assert np.isnan(usdr(np.zeros((10, 2)), np.ones((10, 2))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["irm1", "irm2", "ibm1", "ibm2", "mwf"])
 def test_oracles_beat_the_mixture_and_sum_sensibly(corpus: Path, method: str):
     track = list_tracks(corpus, "test")[0]
@@ -73,6 +75,7 @@ def test_oracles_beat_the_mixture_and_sum_sensibly(corpus: Path, method: str):
         assert usdr(mixture.T, total.T) > 30
 
 
+@pytest.mark.slow
 def test_cli_oracle_and_model_and_estimates(corpus: Path, tmp_path: Path, capsys):
     out = tmp_path / "irm2"
     assert main(["evaluate", "--oracle", "irm2", "--root", str(corpus), "-o", str(out), "-j", "2", "-q",
@@ -113,6 +116,7 @@ def test_cli_oracle_and_model_and_estimates(corpus: Path, tmp_path: Path, capsys
     assert all(irm[t]["uSDR"] > a[t]["uSDR"] for t in FOUR if np.isfinite(a[t]["uSDR"]))
 
 
+@pytest.mark.slow
 def test_cli_evaluate_errors(corpus: Path, tmp_path: Path, capsys):
     assert main(["evaluate", "--root", str(corpus)]) == 2
     assert main(["evaluate", "--oracle", "nope", "--root", str(corpus)]) == 2
@@ -133,6 +137,7 @@ def test_cli_evaluate_errors(corpus: Path, tmp_path: Path, capsys):
     assert report["tracks"] == 1 and len(report["failed"]) == 2
 
 
+@pytest.mark.slow
 def test_two_stems_complements_are_scored_against_the_right_reference(corpus: Path, tmp_path: Path):
     """``no_drums`` is scored against vocals + bass + other (paired with drums, as museval pairs vocals and
     accompaniment) — by ``-m --two-stems drums`` and from a folder of estimates alike."""

@@ -101,6 +101,7 @@ def test_vocal_lines_have_rests_glides_and_vibrato():
 # -- corpus on disk (built-in renderer) ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_layout_and_musdb_loads(corpus: Path):
     import musdb
 
@@ -148,6 +149,7 @@ def test_stems_sound_where_meta_says_they_play(corpus: Path):
             assert np.max(np.abs(audio[silent]), initial=0.0) < 1e-3
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_parallel_or_not(corpus: Path, tmp_path: Path):
     generate_corpus(tmp_path, 3, 1, SynthOptions(seconds=8.0, seed=5, renderer="builtin"), jobs=2)
     for split in ("train", "test"):
@@ -222,6 +224,7 @@ def test_every_catalogue_instrument_sounds_in_the_soundfont():
         assert np.sqrt(np.mean(audio**2)) > 1e-3, inst.name
 
 
+@pytest.mark.slow
 @needs_fluidsynth
 def test_fluidsynth_corpus_exact_and_deterministic(tmp_path: Path):
     options = SynthOptions(seconds=5.0, seed=11, renderer="fluidsynth")
@@ -239,6 +242,7 @@ def test_fluidsynth_corpus_exact_and_deterministic(tmp_path: Path):
         assert any(p["source"].startswith("soundfont:") for p in meta["parts"])
 
 
+@pytest.mark.slow
 @needs_fluidsynth
 def test_frequency_split_oracle_scores_far_below_ratio_mask_fluidsynth(tmp_path: Path):
     """On the SoundFont corpus the stems overlap in frequency: an oracle frequency split is far from the IRM."""

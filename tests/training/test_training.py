@@ -89,6 +89,7 @@ def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):
 # -- data -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_validation_split_and_test_subset_refused(corpus: Path, tmp_path: Path):
     import musdb
 
@@ -107,6 +108,7 @@ def test_validation_split_and_test_subset_refused(corpus: Path, tmp_path: Path):
     assert [t.name for t in valid] == [MUSDB_VALIDATION[0]]
 
 
+@pytest.mark.slow
 def test_musdb18_stem_files_are_decoded_once(tmp_path: Path):
     """MUSDB18 .stem.mp4 (AAC) through musdb: decoded into the HQ layout, each stem where it belongs."""
     import stempeg
@@ -130,6 +132,7 @@ def test_musdb18_stem_files_are_decoded_once(tmp_path: Path):
     assert decoded.stat().st_mtime_ns == stamp  # not decoded twice
 
 
+@pytest.mark.slow
 def test_examples_are_reproducible_and_consistent(corpus: Path):
     tracks = find_tracks(corpus)
     aug = AugmentSection(remix=0.5, speed=0.5, mixup=0.3, polarity=0.3)
@@ -146,6 +149,7 @@ def test_examples_are_reproducible_and_consistent(corpus: Path):
     assert not torch.equal(ds[0][0], SegmentDataset(tracks, STEMS, 22050, aug, seed=4)[0][0])
 
 
+@pytest.mark.slow
 def test_accompaniment_is_the_sum_of_the_other_stems(corpus: Path):
     tracks = find_tracks(corpus)
     ds = SegmentDataset(tracks, ("vocals", "accompaniment"), 11025, AugmentSection(remix=1.0), seed=1)
@@ -220,6 +224,7 @@ def test_losses_and_usdr():
 # -- whole runs -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     """2K steps in one go == K steps, kill -9, --resume for the rest: every weight, optimizer and EMA value."""
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
@@ -258,6 +263,7 @@ def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     assert (out / "crashed-best").is_dir()
 
 
+@pytest.mark.slow
 def test_early_stopping_and_tensorboard(corpus: Path, tmp_path: Path):
     """With lr 0 nothing improves by 1 dB after the first validation: patience 1 stops at the second one."""
     run = tmp_path / "run"
@@ -274,6 +280,7 @@ def test_early_stopping_and_tensorboard(corpus: Path, tmp_path: Path):
     assert "example/vocals" in tags["audio"] and "spectrogram/vocals" in tags["images"]
 
 
+@pytest.mark.slow
 def test_precision_auto_uses_bf16_only_where_native(corpus: Path, tmp_path: Path):
     """``trainer.precision=auto`` (the shipped configs) must not pick bf16 on a CPU that emulates it (~10x slower)."""
     from tfswa.separator import native_bf16
@@ -290,6 +297,7 @@ def test_precision_auto_uses_bf16_only_where_native(corpus: Path, tmp_path: Path
     assert load_config(REPO / "configs" / "tfswa-default.yaml").trainer.precision == "auto"
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one_process_with_the_global_batch(corpus: Path, tmp_path: Path):
     """torchrun --nproc_per_node 2 (gloo, batch 1 each) == one process with batch 2, up to float rounding."""
     common = ["model.preset=tfswa-unet-tiny", "trainer.max_steps=2", "optim.clip_grad_norm=0",
