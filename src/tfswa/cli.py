@@ -176,13 +176,16 @@ def cmd_separate(args: argparse.Namespace) -> int:
                    file=sys.stderr, position=0)
     bars: dict[Path, tqdm] = {}
     slots = list(range(args.jobs, 0, -1))
+    lock = threading.Lock()  # start() runs in worker threads, done() in this one
 
     def start(path: Path):
-        slot = slots.pop() if slots else args.jobs
+        with lock:
+            slot = slots.pop() if slots else args.jobs
         bar = tqdm(total=None, desc=path.name, unit="chunk", disable=args.quiet or None, leave=False, file=sys.stderr,
                    position=slot)
         bar.slot = slot
-        bars[path] = bar
+        with lock:
+            bars[path] = bar
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -206,9 +209,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     def done(path: Path, written, error: BaseException | None) -> None:
         nonlocal ok
-        bar = bars.pop(path, None)
+        with lock:
+            bar = bars.pop(path, None)
+            if bar is not None:
+                slots.append(bar.slot)
         if bar is not None:
-            slots.append(bar.slot)
             bar.close()
         overall.update()
         if error is not None:

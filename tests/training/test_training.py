@@ -291,7 +291,10 @@ def test_precision_auto_uses_bf16_only_where_native(corpus: Path, tmp_path: Path
     trainer = Trainer(cfg, tmp_path / "run", log=lines.append)
     try:
         assert trainer.precision == ("bf16" if native_bf16("cpu") else "fp32")
-        assert (trainer.autocast().__class__.__name__ == "autocast") == (trainer.precision == "bf16")
+        from tfswa.pipeline import autocast
+
+        assert (autocast(trainer.device, trainer.precision).__class__.__name__ == "autocast") == (
+            trainer.precision == "bf16")
     finally:
         trainer.close()
     assert load_config(REPO / "configs" / "tfswa-default.yaml").trainer.precision == "auto"

@@ -33,7 +33,7 @@ from tfswa.dsp.stft import stft
 from tfswa.evaluation.metrics import usdr
 from tfswa.models import create_model
 from tfswa.models.base import SpectrogramCore
-from tfswa.pipeline import autocast, source_spectrograms, to_waveforms
+from tfswa.pipeline import source_spectrograms, to_waveforms
 from tfswa.separator import Separator, resolve_precision
 from tfswa.training.config import TrainConfig, to_yaml
 from tfswa.training.losses import SeparationLoss
@@ -166,9 +166,6 @@ class Trainer:
             self.load_checkpoint()
 
     # -- one optimisation step -----------------------------------------------------------------------------------
-    def autocast(self):
-        return autocast(self.device, self.precision)
-
     def compute_loss(self, sources: torch.Tensor, mixture: torch.Tensor, index: torch.Tensor
                      ) -> tuple[torch.Tensor, dict]:
         est, _ = source_spectrograms(self.net, mixture, self.precision, lambda mag: self._spec_augment(mag, index),
