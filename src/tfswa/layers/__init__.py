@@ -5,6 +5,7 @@ from tfswa.layers.seq_attention import MultiHeadSelfAttention, SequenceTransform
 from tfswa.layers.subbands import merge_bands, split_bands
 from tfswa.layers.swin import SwinBlock, WindowAttention
 from tfswa.layers.tfswa import ParallelTFSWABlock, SequentialTFSWAModule
+from tfswa.layers.windows import crop, tracing
 
 __all__ = [
     "ChannelLayerNorm",
@@ -18,6 +19,8 @@ __all__ = [
     "SwinBlock",
     "UpSample",
     "WindowAttention",
+    "crop",
     "merge_bands",
     "split_bands",
+    "tracing",
 ]

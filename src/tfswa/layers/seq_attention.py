@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfswa.layers.windows import tracing
+
 Axis = Literal["time", "freq"]
 
 
@@ -56,7 +58,7 @@ class MultiHeadSelfAttention(nn.Module):
         length = x.shape[-2]
         q, k, v = split_heads(self.qkv(x), self.heads).chunk(3, dim=-1)  # each (N, h, L, d)
         mask = None
-        if valid is not None and valid < length:
+        if valid is not None and (tracing() or valid < length):
             mask = (torch.arange(length, device=x.device) < valid).view(1, 1, 1, length)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(merge_heads(out))

@@ -14,6 +14,8 @@ from tfswa.layers.seq_attention import Mlp, merge_heads, split_heads
 from tfswa.layers.windows import (
     pad_to_windows,
     relative_position_index,
+    roll,
+    tracing,
     window_attention_mask,
     window_partition,
     window_reverse,
@@ -50,12 +52,18 @@ class WindowAttention(nn.Module):
         return bias.view(self._n, self._n, self.heads).permute(2, 0, 1)
 
     def forward(self, windows: torch.Tensor, plan: _MaskPlan | None) -> torch.Tensor:
-        """``windows``: (B, nW, N, C). ``plan``: (plain window ids, masked window ids, additive masks (nM, N, N))
-        or None when every window is plain. Returns (B, nW, N, C)."""
+        """``windows``: (B, nW, N, C). ``plan``: (plain window ids, masked window ids, additive masks (nM, N, N)),
+        or None when every window is plain, or a tensor of additive masks (nW, N, N) for every window (graph
+        capture). Returns (B, nW, N, C)."""
         q, k, v = split_heads(self.qkv(windows), self.heads).chunk(3, dim=-1)  # (B, nW, h, N, d)
         bias = self.position_bias().to(q.dtype)
         if plan is None:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        elif isinstance(plan, torch.Tensor):  # graph capture: 4-D attention, windows × heads as one axis
+            b, nw, h, n, d = q.shape
+            mask = (bias[None] + plan[:, None].to(q.dtype)).reshape(1, nw * h, n, n)
+            q, k, v = (z.reshape(b, nw * h, n, d) for z in (q, k, v))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).view(b, nw, h, n, d)
         else:
             plain, masked, additive = plan
             out = torch.empty_like(q)
@@ -88,8 +96,14 @@ class SwinBlock(nn.Module):
         self._plans: dict[tuple, _MaskPlan | None] = {}
 
     def _effective_shift(self, padded: tuple[int, int]) -> tuple[int, int]:
-        # A map that fits in one window along an axis gains nothing from shifting along it.
-        return tuple(s if p > w else 0 for s, p, w in zip(self.shift, padded, self.window, strict=True))
+        # A map that fits in one window along an axis gains nothing from shifting along it. ``p`` is a multiple
+        # of ``w``; the arithmetic form (no comparison) keeps symbolic frame counts free of guards.
+        return tuple(s * torch.sym_min(1, p - w) for s, p, w in zip(self.shift, padded, self.window, strict=True))
+
+    def _graph_plan(self, padded: tuple[int, int], valid: tuple[int, int], shift: tuple[int, int]) -> torch.Tensor:
+        """Additive masks ``(nW, N, N)`` for every window, built with tensor ops only (graph capture)."""
+        allowed = window_attention_mask(padded, valid, self.window, shift)
+        return torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
 
     def _plan(self, padded: tuple[int, int], valid: tuple[int, int], shift: tuple[int, int],
               device: torch.device) -> _MaskPlan | None:
@@ -111,16 +125,20 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, valid: tuple[int, int] | None = None) -> torch.Tensor:
         """``x``: (B, T, F, C); ``valid`` = (frames, bins) holding real data (default: all). → (B, T, F, C)."""
         t, f = x.shape[1], x.shape[2]
-        valid = (min(valid[0], t), min(valid[1], f)) if valid is not None else (t, f)
+        valid = (torch.sym_min(valid[0], t), torch.sym_min(valid[1], f)) if valid is not None else (t, f)
         y = pad_to_windows(self.norm1(x), self.window)  # (B, Tp, Fp, C)
         padded = (y.shape[1], y.shape[2])
         shift = self._effective_shift(padded)
-        if any(shift):
-            y = torch.roll(y, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        graph = tracing()
+        rolled = graph or any(shift)
+        if rolled:
+            y = roll(y, (-shift[0], -shift[1]), (1, 2))
         windows = window_partition(y, self.window)  # (B, nW, N, C)
-        windows = self.attn(windows, self._plan(padded, valid, shift, x.device))
+        plan = self._graph_plan(padded, valid, shift).to(x.device) if graph else self._plan(padded, valid, shift,
+                                                                                            x.device)
+        windows = self.attn(windows, plan)
         y = window_reverse(windows, self.window, padded)
-        if any(shift):
-            y = torch.roll(y, shifts=shift, dims=(1, 2))
+        if rolled:
+            y = roll(y, shift, (1, 2))
         x = x + y[:, :t, :f]
         return x + self.mlp(self.norm2(x))

@@ -10,12 +10,42 @@ import torch
 import torch.nn.functional as F
 
 
+def tracing() -> bool:
+    """Whether the model is being captured as a graph (``torch.export``, ONNX export, ``torch.jit.trace``).
+
+    Graph capture sees frame counts as symbols: layers then take their branch-free path (always pad, roll and
+    mask), which computes the same values as the eager path's shortcuts.
+    """
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
+def roll(x: torch.Tensor, shifts: tuple[int, int], dims: tuple[int, int]) -> torch.Tensor:
+    """``torch.roll`` along two dims (``|shift| <= size``); under graph capture a gather whose indices come from
+    tensor ops, so that symbolic shifts export (ONNX has no roll)."""
+    if not tracing():
+        return torch.roll(x, shifts=shifts, dims=dims)
+    for shift, dim in zip(shifts, dims, strict=True):
+        size = x.shape[dim]
+        index = torch.arange(size, device=x.device) - shift  # out[i] = x[(i - shift) mod size]
+        index = torch.where(index < 0, index + size, torch.where(index >= size, index - size, index))
+        x = x.index_select(dim, index)
+    return x
+
+
+def crop(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """The first ``size`` entries of ``x`` along ``dim``; under graph capture a gather, so that symbolic shapes
+    never ask whether the crop is a no-op (a view's strides would)."""
+    if tracing():
+        return x.index_select(dim, torch.arange(size, device=x.device))
+    return x.narrow(dim, 0, size)
+
+
 def pad_to_windows(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
     """Zero-pad ``(B, H, W, C)`` at the end of H and W up to multiples of ``window``."""
     _, h, w, _ = x.shape
     pad_h = -h % window[0]
     pad_w = -w % window[1]
-    if pad_h == 0 and pad_w == 0:
+    if not tracing() and pad_h == 0 and pad_w == 0:
         return x
     return F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
 
@@ -47,9 +77,10 @@ def relative_position_index(window: tuple[int, int]) -> torch.Tensor:
 
 def _axis_labels(size: int, valid: int, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per rolled position along one axis: (wrapped-around flag, is-a-real-token flag)."""
-    pos = torch.arange(size)
-    source = (pos + shift) % size  # position before the roll
-    return pos + shift >= size, source < valid
+    shifted = torch.arange(size) + shift
+    wrapped = shifted >= size
+    source = torch.where(wrapped, shifted - size, shifted)  # position before the roll (0 <= shift < size)
+    return wrapped, source < valid
 
 
 def window_attention_mask(

@@ -55,4 +55,6 @@ class SpectrogramCore(nn.Module):
 
 
 def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+    """``ceil(a / b)`` for ``a >= 0, b > 0``, without negative floor division (which ONNX export gets wrong:
+    its integer division truncates)."""
+    return (a + b - 1) // b

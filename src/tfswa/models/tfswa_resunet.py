@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tfswa.config import TFSWAResUNetConfig
-from tfswa.layers import ConvBlock, SequentialTFSWAModule, merge_bands, split_bands
+from tfswa.layers import ConvBlock, SequentialTFSWAModule, crop, merge_bands, split_bands
 from tfswa.models.base import SpectrogramCore, ceil_div
 
 
@@ -79,7 +79,7 @@ class TFSWAResUNet(SpectrogramCore):
             x = self._run(block, torch.cat([x, skip], dim=1))
 
         # head: (B, S·C·K, Tp, F'/K) → (B, S, C, T, F)
-        x = x[:, :, :t].reshape(b * len(cfg.sources), c * cfg.num_bands, t, -1)
+        x = crop(x, 2, t).reshape(b * len(cfg.sources), c * cfg.num_bands, t, -1)
         x = merge_bands(x, cfg.num_bands).view(b, len(cfg.sources), c, t, cfg.n_bins_kept)
         x = F.relu(x) if cfg.output_activation == "relu" else F.softplus(x)
         return F.pad(x, (0, f - cfg.n_bins_kept))

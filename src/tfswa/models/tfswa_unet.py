@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tfswa.config import TFSWAUNetConfig
-from tfswa.layers import DownSample, ParallelTFSWABlock, UpSample
+from tfswa.layers import DownSample, ParallelTFSWABlock, UpSample, crop
 from tfswa.models.base import SpectrogramCore, ceil_div
 
 
@@ -92,7 +92,7 @@ class TFSWAUNet(SpectrogramCore):
             x = self.decoder[level](x, self._valid(t, f, level), self._run)
 
         # head
-        x = self.head(x)[..., :t, :f]  # (B, S·C, T, F)
+        x = crop(crop(self.head(x), -2, t), -1, f)  # (B, S·C, T, F)
         x = x.view(b, len(self.config.sources), c, t, f)
         return self._activate(x)
 
