@@ -57,6 +57,13 @@ def count_flops(model: SpectrogramCore, frames: int | None = None, device: str =
 def describe(model: SpectrogramCore, frames: int | None = None) -> dict[str, Any]:
     """Summary used by ``tfswa info``: parameters per stage, GFLOPs per second of audio, shapes."""
     frames = frames or model.config.segment_frames
+    if hasattr(model, "export"):  # an exported core: no PyTorch modules to count
+        c, f, s = model.config.audio_channels, model.stft.n_bins, len(model.sources)
+        return {"architecture": model.architecture, "preset": model.preset, "sources": list(model.sources),
+                "output_kind": model.output_kind, "training_steps": model.training_steps,
+                "backend": model.backend, "export": model.export, "sample_rate": model.sample_rate,
+                "n_fft": model.stft.n_fft, "hop_length": model.stft.hop_length,
+                "input_shape": ["B", c, f"T>={model.min_frames}", f], "output_shape": ["B", s, c, "T", f]}
     flops = count_flops(model, frames)
     seconds = segment_seconds(model, frames)
     c, f, s = model.config.audio_channels, model.stft.n_bins, len(model.sources)

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from tfswa import __version__
 from tfswa.atomic import atomic_path, atomic_write_bytes
-from tfswa.config import STFTConfig, from_dict, to_dict
+from tfswa.config import ModelConfig, STFTConfig, from_dict, to_dict
 from tfswa.errors import TfswaError
 from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
 from tfswa.pretrained import bundled_models
@@ -35,7 +35,8 @@ class CheckpointError(TfswaError, ValueError):
     """A model directory or weights file that cannot be loaded as asked."""
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -80,7 +81,7 @@ def save_model(model: SpectrogramCore, directory: str | os.PathLike[str], *, hal
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": FORMAT})
     config = model_config_dict(model, extra)
-    config["weights_sha256"] = _sha256(out / WEIGHTS)
+    config["weights_sha256"] = sha256(out / WEIGHTS)
     atomic_write_bytes(out / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
     return out
 
@@ -101,8 +102,8 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def model_from_config(data: dict[str, Any]) -> SpectrogramCore:
-    """An (untrained) model built from a ``config.json`` dict."""
+def config_from_dict(data: dict[str, Any]) -> tuple[str, ModelConfig]:
+    """(architecture, model config) of a ``config.json`` dict."""
     architecture = data.get("architecture")
     if architecture not in ARCHITECTURES:
         raise CheckpointError(f"unknown architecture {architecture!r}")
@@ -112,6 +113,12 @@ def model_from_config(data: dict[str, Any]) -> SpectrogramCore:
         config = from_dict(config_cls, {**data["model"], "sources": data["sources"], "stft": stft})
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"invalid model config: {exc}") from exc
+    return architecture, config
+
+
+def model_from_config(data: dict[str, Any]) -> SpectrogramCore:
+    """An (untrained) model built from a ``config.json`` dict."""
+    architecture, config = config_from_dict(data)
     model = build_model(architecture, config)
     model.preset = data.get("preset")
     model.training_steps = int(data.get("training_steps", 0))
@@ -161,15 +168,42 @@ def load_weights(model: SpectrogramCore, state: dict[str, torch.Tensor], origin:
     model.load_state_dict(fixed, strict=True)
 
 
-def load_model_dir(directory: str | os.PathLike[str]) -> SpectrogramCore:
-    """Load a model directory written by :func:`save_model`."""
+def load_model_dir(directory: str | os.PathLike[str], backend: str = "auto",
+                   threads: int | None = None) -> SpectrogramCore:
+    """Load a model directory written by :func:`save_model` or by ``tfswa export``.
+
+    ``backend``: ``auto`` (what the directory holds), ``torch`` (``model.safetensors``), ``onnxruntime``
+    (``model.onnx``) or ``torch-export`` (``model.pt2``); ``threads`` sets ONNX Runtime's intra-op threads.
+    """
+    from tfswa.export.runtime import BACKENDS, FORMAT_BACKEND, BackendError, exported_core
+
     directory = Path(directory)
     data = read_config(directory)
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    export = data.get("export")
+    held = FORMAT_BACKEND.get(export.get("format"), "?") if isinstance(export, dict) else "torch"
+    if backend not in ("auto", held):
+        how = ("export it first: tfswa export MODEL -o DIR" + (" --format pt2" if backend == "torch-export" else "")
+               if held == "torch" else "use the source model directory")
+        raise BackendError(f"{directory} holds a {held} model; backend {backend} needs another file ({how})")
+    if isinstance(export, dict):
+        architecture, config = config_from_dict(data)
+        path = directory / str(export.get("file", ""))
+        if not path.is_file():
+            raise CheckpointError(f"{directory}: no {export.get('file')}")
+        if sha256(path) != export.get("sha256"):
+            raise CheckpointError(f"{path}: checksum does not match {CONFIG}: the file was changed or damaged, "
+                                  "refusing to run it")
+        core = exported_core(directory, architecture, config, export, threads)
+        core.preset = data.get("preset")
+        core.training_steps = int(data.get("training_steps", 0))
+        return core.eval()
     model = model_from_config(data)
     weights = directory / WEIGHTS
     if weights.is_file():
         expected = data.get("weights_sha256")
-        if expected and _sha256(weights) != expected:
+        if expected and sha256(weights) != expected:
             raise CheckpointError(f"{weights}: checksum does not match {CONFIG} (partial or mixed write?)")
         state = load_state_file(weights)
     else:
@@ -189,14 +223,18 @@ def model_path(name_or_dir: str | os.PathLike[str]) -> Path | None:
     return bundled_models().get(str(name_or_dir))
 
 
-def load_model(name_or_dir: str | os.PathLike[str]) -> SpectrogramCore:
+def load_model(name_or_dir: str | os.PathLike[str], backend: str = "auto",
+               threads: int | None = None) -> SpectrogramCore:
     """A model from a model directory or a bundled model's name (``tfswa models``), or an untrained model of a
-    preset name (``training_steps == 0``)."""
+    preset name (``training_steps == 0``). ``backend`` and ``threads``: see :func:`load_model_dir`."""
     path = model_path(name_or_dir)
     if path is not None:
-        return load_model_dir(path)
+        return load_model_dir(path, backend, threads)
     name = str(name_or_dir)
     if name in PRESETS:
+        if backend not in ("auto", "torch"):
+            raise CheckpointError(f"{name} is a preset (a PyTorch model); backend {backend} needs an exported "
+                                  "model directory (tfswa export)")
         return create_model(name).eval()
     if Path(name).exists():
         raise CheckpointError(f"{name}: expected a model directory (with {CONFIG} and {WEIGHTS})")

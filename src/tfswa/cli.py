@@ -43,6 +43,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"STFT          n_fft {info['n_fft']}, hop {info['hop_length']}, {info['sample_rate']} Hz")
     print(f"input         {tuple(info['input_shape'])}  (batch, channels, frames, bins)")
     print(f"output        {tuple(info['output_shape'])}  (batch, sources, channels, frames, bins)")
+    if "export" in info:
+        ex = info["export"]
+        quant = ex.get("quantization")
+        quant = quant.get("mode") if isinstance(quant, dict) else quant
+        print(f"exported      {ex['file']} ({ex['format']}, {ex['precision']}, quantisation {quant}, "
+              f"{ex['size_bytes'] / 1e6:.2f} MB), run by {info['backend']}")
+        print(f"source        {ex.get('source')} (weights sha256 {str(ex.get('source_weights_sha256'))[:12]}…)")
+        return 0
     print("parameters per stage:")
     for name, n in info["params_per_stage"].items():
         print(f"  {name:<14}{n:>14,}")
@@ -139,7 +147,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     model_ref = args.model or default_model_path()
     if model_ref is None:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
-    model = load_model(model_ref)
+    model = load_model(model_ref, args.backend, args.threads)
     separator = Separator(
         model, segment=args.segment, overlap=args.overlap, shifts=args.shifts, wiener_iters=args.wiener_iters,
         device=args.device, batch_size=args.batch_size, precision=args.precision,
@@ -242,6 +250,31 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0 if not errors else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfswa.checkpoint import load_model
+    from tfswa.export import export_model
+
+    model = load_model(args.model, "torch")
+    quiet = args.quiet
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"tfswa export: {text}", file=sys.stderr)
+
+    out = export_model(model, args.out, fmt=args.format, opset=args.opset, quantization=args.quantize,
+                       calibration=args.calibration, source=args.model, overwrite=args.overwrite, progress=say)
+    section = json.loads((out / "config.json").read_text())["export"]
+    checks = section.get("verified", {}).get("checks", [])
+    worst = max((c["max_abs_diff"] for c in checks), default=float("nan"))
+    line = (f"{out / section['file']}: {section['format']} {section['precision']}, "
+            f"{section['size_bytes'] / 1e6:.2f} MB, frames >= {section['min_frames']}, "
+            f"verified at {', '.join(str(c['frames']) for c in checks)} frames (max |diff| {worst:.2g})")
+    if "int8_vs_pytorch" in section:
+        line += f"; INT8 vs PyTorch SNR >= {section['int8_vs_pytorch']['min_snr_db']:.1f} dB"
+    print(line)
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -338,7 +371,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from tfswa.checkpoint import load_model, model_path
         from tfswa.separator import Separator, model_name
 
-        model = load_model(args.model)
+        model = load_model(args.model, args.backend, args.threads)
         separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
                               two_stems=args.two_stems, allow_untrained=args.allow_untrained,
                               precision=args.precision)
@@ -376,6 +409,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "torch-export"], default="auto",
+                   help="what runs the model: auto (what the model directory holds), torch, onnxruntime "
+                        "(a tfswa export ONNX directory), torch-export (a --format pt2 directory)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: torch's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="model arithmetic: auto = bf16 where the CPU/GPU has native bfloat16, else fp32")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    _backend_args(p)
     p.add_argument("--filename", default="{track}/{stem}.{ext}",
                    help="output name template under OUT/<model>; fields {track} {parent} {stem} {ext}. Inputs "
                         "of one run that would share names get {track}-2, -3, ... (a warning says so)")
@@ -433,6 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write report.html (players + spectrograms of the mixture and stems; needs matplotlib)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_separate)
+
+    p = sub.add_parser("export", help="export a model to ONNX (optionally INT8) or a torch.export program")
+    p.add_argument("model", help="model directory or bundled model name (a PyTorch model)")
+    p.add_argument("-o", "--out", required=True, help="output model directory")
+    p.add_argument("--format", choices=["onnx", "pt2"], default="onnx",
+                   help="onnx (ONNX Runtime backend, default) or pt2 (torch.export program)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--quantize", choices=["none", "dynamic", "static"], default="none",
+                   help="INT8 through ONNX Runtime: dynamic, or static QDQ calibrated on --calibration songs")
+    p.add_argument("--calibration", default=None, metavar="ROOT",
+                   help="corpus (MUSDB18-HQ layout, e.g. tfswa synth output) for --quantize static")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list the bundled models and the presets")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -458,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shifts", type=int, default=0)
     p.add_argument("--wiener-iters", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    _backend_args(p)
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
                    help="model mode: model arithmetic (default fp32, the reference)")
     p.add_argument("--stft-preset", default="tfswa-resunet", help="oracle mode: whose STFT to use")

@@ -12,6 +12,7 @@ import os
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Literal
 
@@ -118,7 +119,9 @@ class Separator:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.sample_rate = cfg.sample_rate
-        default = (model.config.segment_frames - 1) * cfg.hop_length
+        # an exported core runs chunks of at least ``min_frames`` frames (its graph's lower bound)
+        frames = max(model.config.segment_frames, getattr(model, "min_frames", 1))
+        default = (frames - 1) * cfg.hop_length
         self.segment = default if segment is None else round(segment * cfg.sample_rate)
         if self.segment < cfg.n_fft:
             raise ValueError(f"segment must be at least {cfg.n_fft / cfg.sample_rate:.3f} s")
@@ -243,8 +246,13 @@ class Separator:
                         y = block[:, 2 * i:2 * i + 2]
                         writers[stem].write(y.mean(axis=1, keepdims=True) if out_ch == 1 else y)
                 scale = clip_scale(max(w.peak for w in writers.values()), clip)
-                for stem in self.stems:
-                    committed.append(writers[stem].commit(fmt, bits, scale, clip, mp3))
+                # stems are encoded in parallel (libsndfile and the disk release the GIL)
+                with ThreadPoolExecutor(len(self.stems)) as pool:
+                    jobs = [pool.submit(writers[stem].commit, fmt, bits, scale, clip, mp3) for stem in self.stems]
+                    wait(jobs)
+                committed.extend(j.result() for j in jobs if j.exception() is None)
+                for job in jobs:
+                    job.result()  # the first failure, after the successful ones were noted for cleanup
                 return dict(zip(self.stems, committed, strict=True))
             except BaseException:  # interrupted or failed: no partial set of stems stays behind
                 for target in committed:

@@ -12,6 +12,7 @@ from torch import nn
 
 from tfswa.layers.seq_attention import Mlp, merge_heads, split_heads
 from tfswa.layers.windows import (
+    crop,
     pad_to_windows,
     relative_position_index,
     roll,
@@ -140,5 +141,5 @@ class SwinBlock(nn.Module):
         y = window_reverse(windows, self.window, padded)
         if rolled:
             y = roll(y, shift, (1, 2))
-        x = x + y[:, :t, :f]
+        x = x + crop(crop(y, 1, t), 2, f)
         return x + self.mlp(self.norm2(x))

@@ -47,6 +47,10 @@ class SpectrogramCore(nn.Module):
         """Named top-level stages in forward order, for per-stage parameter counts."""
         raise NotImplementedError
 
+    def min_graph_frames(self) -> int:
+        """Smallest frame count for which a graph captured with symbolic frames (``tfswa export``) is valid."""
+        raise NotImplementedError
+
     def _run(self, fn: Callable[..., torch.Tensor], *args: object) -> torch.Tensor:
         """Call ``fn``, through activation checkpointing when enabled and training."""
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():

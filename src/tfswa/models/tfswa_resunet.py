@@ -49,6 +49,10 @@ class TFSWAResUNet(SpectrogramCore):
         out.update({f"decoder.{i}": m for i, m in enumerate(self.decoder)})
         return out
 
+    def min_graph_frames(self) -> int:
+        """Every Swin map of the bottleneck must span more than one window along time: T > 2**levels · window."""
+        return 2 ** len(self.config.channels) * self.config.window_size[0] + 1
+
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         """``mag``: (B, C, T, F) mixture magnitude → source magnitudes (B, S, C, T, F)."""
         cfg = self.config

@@ -1,0 +1,152 @@
+"""``tfswa export``: a model directory holding an exported spectrogram core (``model.onnx`` or ``model.pt2``)
+beside a ``config.json`` that keeps the original config and adds an ``export`` section.
+
+The export verifies itself: the captured graph and the written file are run at three frame counts (one odd,
+one the minimum the graph supports) and must match PyTorch in fp32 within ``ATOL + RTOL·max|y|``
+(:mod:`tfswa.export.graph`), or nothing is written. INT8 files are compared with the fp32 file and the SNR is
+recorded (quantisation error is not a bug, so it is reported rather than refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tfswa.atomic import atomic_write_bytes, default_mode
+from tfswa.checkpoint import CONFIG, WEIGHTS, model_config_dict, model_path, read_config, sha256
+from tfswa.export.graph import ATOL, RTOL, ExportError, capture, check_frames, verify
+from tfswa.export.onnx import DEFAULT_OPSET, QUANTIZE, calibration_inputs, quantize, to_onnx
+from tfswa.export.runtime import ExportedCore, OnnxRuntimeCore, TorchExportCore, import_onnxruntime
+from tfswa.models import SpectrogramCore
+
+FORMATS = ("onnx", "pt2")
+FILES = {"onnx": "model.onnx", "pt2": "model.pt2"}
+
+
+def _say(progress: Callable[[str], None] | None, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def export_model(
+    model: SpectrogramCore,
+    out_dir: str | os.PathLike[str],
+    *,
+    fmt: str = "onnx",
+    opset: int = DEFAULT_OPSET,
+    quantization: str = "none",
+    calibration: str | os.PathLike[str] | None = None,
+    source: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Export the PyTorch core ``model`` into the model directory ``out_dir`` and return it.
+
+    ``fmt``: ``onnx`` (ONNX Runtime backend) or ``pt2`` (``torch.export`` program). ``quantization``
+    (ONNX only): ``none``, ``dynamic`` or ``static`` (calibrated on songs of the corpus ``calibration``).
+    ``source`` names the model directory the weights came from (its checksum is recorded). An existing model
+    directory at ``out_dir`` is replaced only with ``overwrite``.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if quantization not in QUANTIZE:
+        raise ExportError(f"unknown quantisation {quantization!r} (choose from {', '.join(QUANTIZE)})")
+    if quantization != "none" and fmt != "onnx":
+        raise ExportError("--quantize needs --format onnx (INT8 runs through ONNX Runtime)")
+    if quantization == "static" and calibration is None:
+        raise ExportError("--quantize static needs --calibration ROOT (a corpus of songs, e.g. tfswa synth output)")
+    if isinstance(model, ExportedCore):
+        raise ExportError("the model to export must be a PyTorch model (a model directory with model.safetensors), "
+                          "not an exported one")
+    out = Path(out_dir)
+    if (out / CONFIG).exists() and not overwrite:
+        raise ExportError(f"{out} already holds a model (pass --overwrite to replace it)")
+    if fmt == "onnx":
+        import_onnxruntime()
+    model = model.float().eval().cpu()
+    calib = calibration_inputs(model, calibration) if quantization == "static" else None
+
+    started = time.perf_counter()
+    _say(progress, "capturing the graph (torch.export, symbolic batch and frames)")
+    program = capture(model)
+    verify(model, program.module(), "the captured graph")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tfswa-{os.getpid()}-", dir=out.parent))
+    try:
+        name = FILES[fmt]
+        section: dict[str, Any] = {"format": fmt, "file": name, "min_frames": model.min_graph_frames(),
+                                   "torch_version": torch.__version__}
+        if fmt == "onnx":
+            _say(progress, f"converting to ONNX (opset {opset})")
+            fp32 = work / "fp32.onnx"
+            to_onnx(program, fp32, opset)
+            import onnxruntime
+
+            section.update(opset=opset, onnxruntime_version=onnxruntime.__version__)
+            checks = verify(model, _ort(model, fp32, section), "the ONNX model (ONNX Runtime)")
+            section["verified"] = _report(checks)
+            if quantization == "none":
+                section.update(precision="fp32", quantization="none")
+                fp32.rename(work / name)
+            else:
+                _say(progress, f"quantising to INT8 ({quantization})")
+                settings = quantize(fp32, work / name, quantization, calib)
+                int8 = verify(model, _ort(model, work / name, section), "the INT8 model", strict=False)
+                section.update(precision="int8", quantization=settings, int8_vs_pytorch=_report(int8, False),
+                               fp32_size_bytes=fp32.stat().st_size)
+                fp32.unlink()
+        else:
+            torch.export.save(program, str(work / name))
+            checks = verify(model, TorchExportCore(model.architecture, model.config, work / name, section),
+                            "the saved program")
+            section.update(precision="fp32", quantization="none", verified=_report(checks))
+        section["size_bytes"] = (work / name).stat().st_size
+        section["sha256"] = sha256(work / name)
+        section["seconds"] = round(time.perf_counter() - started, 1)
+        src = model_path(source) if source is not None else None
+        config = read_config(src) if src is not None else model_config_dict(model)
+        section["source"] = str(source) if src is not None else f"preset {model.preset or model.architecture}"
+        section["source_weights_sha256"] = config.pop("weights_sha256", None) or _state_sha256(model)
+        config["export"] = section
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in (out / f for f in (*FILES.values(), WEIGHTS)):
+            stale.unlink(missing_ok=True)
+        default_mode(work / name)
+        os.replace(work / name, out / name)
+        atomic_write_bytes(out / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _state_sha256(model: SpectrogramCore) -> str:
+    """Checksum of the weights as ``model.safetensors`` bytes (for models that have no file)."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return hashlib.sha256(save(state)).hexdigest()
+
+
+def _ort(model: SpectrogramCore, path: Path, section: dict[str, Any]) -> OnnxRuntimeCore:
+    return OnnxRuntimeCore(model.architecture, model.config, path, section)
+
+
+def _report(checks: list, tolerance: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {"checks": [asdict(c) for c in checks]}
+    if tolerance:
+        data["tolerance"] = f"max|diff| <= {ATOL:g} + {RTOL:g} * max|pytorch|"
+    data["min_snr_db"] = round(min(c.snr_db for c in checks), 2)
+    return data
+
+
+__all__ = ["FORMATS", "QUANTIZE", "ExportError", "check_frames", "export_model"]

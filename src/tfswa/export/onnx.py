@@ -1,0 +1,128 @@
+"""ONNX files of a captured core: conversion, and INT8 quantisation with ONNX Runtime's tools.
+
+Axis legend: B batch, C channels, T frames, F bins. The ONNX graph has one input ``magnitude`` ``(B, C, T, F)``
+and one output ``sources`` ``(B, S, C, T, F)``; B and T are symbolic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import random
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tfswa.dsp import stft
+from tfswa.export.graph import ExportError
+from tfswa.export.runtime import import_onnxruntime
+from tfswa.models import SpectrogramCore
+
+INPUT = "magnitude"
+OUTPUT = "sources"
+DEFAULT_OPSET = 18
+QUANTIZE = ("none", "dynamic", "static")
+
+
+def to_onnx(program: torch.export.ExportedProgram, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Convert a ``torch.export`` program to ``path`` (weights inside the file)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs onnx and onnxscript: pip install 'tfswa[onnx]'") from None
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the exporter logs a line per missing optional torchvision op
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, input_names=[INPUT],
+                                             output_names=[OUTPUT], optimize=True, verbose=False)
+            onnx_program.save(str(path), external_data=False)
+    except ExportError:
+        raise
+    except Exception as exc:  # the exporter raises many error types
+        raise ExportError(f"ONNX conversion failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        quiet.setLevel(level)
+
+
+def calibration_inputs(model: SpectrogramCore, root: str | os.PathLike[str], tracks: int = 8,
+                       chunks_per_track: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """Mixture magnitudes ``(1, C, T, F)`` of random chunks (the Separator's chunk length) of a corpus's songs
+    (MUSDB18-HQ layout, e.g. ``tfswa synth`` output: the ``test`` subset when there is one, else ``train``)."""
+    from tfswa.data.tracks import find_tracks
+
+    base = Path(root)
+    subset = "test" if (base / "test").is_dir() else "train"
+    found = find_tracks(base, "musdb", subset, for_training=False)
+    rng = random.Random(seed)
+    chosen = rng.sample(found, min(tracks, len(found)))
+    hop = model.stft.hop_length
+    length = (model.config.segment_frames - 1) * hop
+    out = []
+    for track in chosen:
+        if track.sample_rate != model.sample_rate:
+            raise ExportError(f"{track.name}: calibration songs must be at {model.sample_rate} Hz")
+        for _ in range(chunks_per_track):
+            start = rng.randrange(0, max(1, track.length - length))
+            mix = sum(track.read(stem, start, length) for stem in track.stems)  # (2, L)
+            spec = stft(torch.from_numpy(np.asarray(mix, np.float32))[None], model.stft)
+            out.append(spec.abs().transpose(-1, -2).contiguous().numpy())  # (1, C, T, F)
+    return out
+
+
+def _edge_convs(path: Path) -> list[str]:
+    """Names of the first and last Conv nodes: their input / output are linear magnitudes whose dynamic range
+    (quiet passages beside loud ones) 8 bits cannot hold."""
+    import onnx
+
+    convs = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type == "Conv"]
+    return sorted({convs[0], convs[-1]}) if convs else []
+
+
+class _Reader:
+    """ONNX Runtime calibration data reader over a list of inputs."""
+
+    def __init__(self, inputs: list[np.ndarray]) -> None:
+        self._it: Iterator[np.ndarray] = iter(inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._it, None)
+        return None if x is None else {INPUT: x}
+
+    def rewind(self) -> None:  # not needed for one pass
+        pass
+
+
+def quantize(source: Path, target: Path, mode: str, calibration: list[np.ndarray] | None = None) -> dict:
+    """Write an INT8 copy of ``source`` to ``target``: ``dynamic`` (weights INT8, activations quantised on the
+    fly: MatMul and Conv) or ``static`` (QDQ, activations calibrated with min/max on ``calibration``).
+    Returns the settings used."""
+    import_onnxruntime()
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if mode == "dynamic":
+            ops = ["MatMul", "Conv"]
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=ops)
+            return {"mode": "dynamic", "weights": "int8 per channel", "ops": ops}
+        if mode == "static":
+            if not calibration:
+                raise ExportError("--quantize static needs --calibration ROOT (a corpus of songs)")
+            keep = _edge_convs(source)
+            quantize_static(str(source), str(target), _Reader(calibration), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            op_types_to_quantize=["MatMul", "Conv"], nodes_to_exclude=keep)
+            return {"mode": "static", "format": "QDQ", "activations": "uint8 min/max",
+                    "weights": "int8 per channel", "calibration_chunks": len(calibration),
+                    "kept_fp32": "first and last convolution (linear magnitudes in and out)"}
+    raise ExportError(f"unknown quantisation {mode!r} (choose from {', '.join(QUANTIZE)})")
