@@ -68,6 +68,10 @@ def export_model(
     if isinstance(model, ExportedCore):
         raise ExportError("the model to export must be a PyTorch model (a model directory with model.safetensors), "
                           "not an exported one")
+    try:
+        model.min_graph_frames()
+    except NotImplementedError:
+        raise ExportError(f"{model.architecture} models cannot be exported yet (no graph-capture path)") from None
     out = Path(out_dir)
     if (out / CONFIG).exists() and not overwrite:
         raise ExportError(f"{out} already holds a model (pass --overwrite to replace it)")
