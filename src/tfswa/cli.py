@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -275,6 +276,56 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from tfswa.serving.app import Settings, create_app
+        from tfswa.serving.queue import data_dir
+    except ImportError as exc:
+        raise UserError(f"tfswa serve needs the service extra ({first_line(exc)}): "
+                        "pip install 'tfswa[serve]'") from None
+    from tfswa.pretrained import default_model_path
+
+    model = args.model or default_model_path()
+    if model is None:
+        raise UserError("no bundled model is installed: pass -m MODEL_DIR")
+    if args.workers < 0:
+        raise UserError("--workers must be >= 0")
+    settings = Settings(data=data_dir(args.data), model=str(model), backend=args.backend, workers=args.workers,
+                        queue=args.queue, api_key=args.api_key or os.environ.get("TFSWA_API_KEY") or None,
+                        max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
+                        expire_hours=args.expire_hours)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    try:
+        from tfswa.serving.jobs import JobStore
+        from tfswa.serving.queue import Models, data_dir, make_huey, recover, register
+    except ImportError as exc:
+        raise UserError(f"tfswa worker needs the service extra ({first_line(exc)}): "
+                        "pip install 'tfswa[serve]'") from None
+    from tfswa.pretrained import default_model_path
+
+    model = args.model or default_model_path()
+    if model is None:
+        raise UserError("no bundled model is installed: pass -m MODEL_DIR")
+    if args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    store = JobStore(data_dir(args.data))
+    huey = make_huey(store.root, args.queue)
+    models = Models(str(model), args.backend)
+    models.model()
+    task = register(huey, store, models)
+    recover(store, huey, task)
+    print(f"tfswa worker: {models.name()} on {args.queue or store.root / 'queue.db'}, {args.workers} thread(s)",
+          file=sys.stderr, flush=True)
+    huey.create_consumer(workers=args.workers, worker_type="thread", periodic=False).run()
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -488,6 +539,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="run the separation service: REST API and job queue")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data", default="tfswa-data", help="folder for jobs, uploads, stems and the queue")
+    p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
+    _backend_args(p)
+    p.add_argument("--workers", type=int, default=1, help="in-process worker threads (0: only tfswa worker)")
+    p.add_argument("--queue", default=None, metavar="URL",
+                   help="redis://HOST:PORT/DB to share the queue with tfswa worker processes (default: SQLite)")
+    p.add_argument("--api-key", default=None, help="require this key (X-API-Key header); or TFSWA_API_KEY")
+    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (default 200 MB)")
+    p.add_argument("--max-seconds", type=float, default=1800.0, help="longest song (default 1800 s)")
+    p.add_argument("--expire-hours", type=float, default=24.0, help="delete finished jobs after this (default 24)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="process service jobs from a shared queue (tfswa serve --queue URL)")
+    p.add_argument("--queue", default=None, metavar="URL", help="redis://HOST:PORT/DB (default: SQLite in --data)")
+    p.add_argument("--data", default="tfswa-data", help="the data folder shared with tfswa serve")
+    p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
+    _backend_args(p)
+    p.add_argument("--workers", type=int, default=1, help="worker threads in this process (default 1)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("models", help="list the bundled models and the presets")
     p.add_argument("--json", action="store_true", help="print one JSON object")
