@@ -51,7 +51,8 @@ def spectrogram_db(path: str | os.PathLike[str], n_fft: int = N_FFT, columns: in
     return db, (starts + n_fft / 2) / rate, np.fft.rfftfreq(n_fft, 1 / rate)
 
 
-def _png(db: np.ndarray, times: np.ndarray, freqs: np.ndarray, vmax: float, title: str) -> str:
+def _png(db: np.ndarray, times: np.ndarray, freqs: np.ndarray, vmax: float, title: str,
+         label: str = "dB re mixture peak") -> str:
     """Base64 PNG of one spectrogram (log-frequency axis)."""
     import matplotlib
 
@@ -67,12 +68,22 @@ def _png(db: np.ndarray, times: np.ndarray, freqs: np.ndarray, vmax: float, titl
     ax.set_xlabel("time (s)")
     ax.set_ylabel("Hz")
     ax.set_title(title, loc="left", fontsize=10)
-    fig.colorbar(mesh, ax=ax, pad=0.01, label="dB re mixture peak")
+    fig.colorbar(mesh, ax=ax, pad=0.01, label=label)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def spectrogram_png(path: str | os.PathLike[str], title: str) -> bytes:
+    """PNG bytes of one file's spectrogram, scaled to its own loudest bin (the service's per-stem images)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ReportError("spectrograms need matplotlib: pip install matplotlib (or tfswa[plot])") from None
+    db, times, freqs = spectrogram_db(path)
+    return base64.b64decode(_png(db, times, freqs, float(db.max()), title, "dB re loudest bin"))
 
 
 def _level_db(path: Path) -> float:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,82 +19,12 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("huey")
 
+from serve_helpers import free_port, upload, wait  # noqa: E402
+
 from helpers import REPO  # noqa: E402
 
 DEMO = REPO / "demo" / "demo.flac"
 pytestmark = pytest.mark.slow  # starts servers and separates songs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``tfswa serve`` in a subprocess (start, SIGKILL, restart on the same data folder)."""
-
-    def __init__(self, data: Path, *args: str) -> None:
-        self.data, self.args, self.port = data, args, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Server:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tfswa", "serve", "--data", str(self.data), "--port",
-                                      str(self.port), *self.args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"server did not start: {self.stop()}")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> str:
-        if self.proc is None:
-            return ""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.stdout.read().decode(errors="replace")
-
-
-@pytest.fixture
-def server(tmp_path):
-    servers = []
-
-    def start(*args: str, data: Path | None = None) -> Server:
-        s = Server(data or tmp_path / "data", *args).start()
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
-def upload(url: str, path: Path, name: str | None = None, headers: dict | None = None, **form) -> httpx.Response:
-    with open(path, "rb") as fh:
-        return httpx.post(url + "/v1/jobs", files={"file": (name or path.name, fh)}, data=form, headers=headers,
-                          timeout=60)
-
-
-def wait(url: str, job_id: str, headers: dict | None = None, until=("done", "failed"), timeout=180) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
-        if job["state"] in until:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} still {job['state']}")
 
 
 def test_upload_separates_like_the_cli(server, tmp_path) -> None:
@@ -231,3 +160,18 @@ def test_two_workers_share_a_redis_queue(server, redis_url, tmp_path) -> None:
     ran = {int(j["worker"].split()[1]) for j in jobs}
     assert ran == pids  # both workers took jobs from the one queue
     assert 'tfswa_jobs{state="done"} 6' in httpx.get(s.url + "/metrics").text
+
+
+def test_progress_events_over_a_websocket(server) -> None:
+    from websockets.sync.client import connect
+
+    s = server()
+    job_id = upload(s.url, DEMO).json()["id"]
+    events = []
+    with connect(f"ws://127.0.0.1:{s.port}/v1/jobs/{job_id}/events", open_timeout=10) as ws:
+        for message in ws:  # the server closes the socket after the final state
+            events.append(json.loads(message))
+    assert events[-1]["state"] == "done" and events[-1]["progress"] == 1.0
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and len(events) >= 2
+    assert all(e["id"] == job_id for e in events)

@@ -6,6 +6,7 @@ Transport, persistence and limits only: separation is :class:`~tfswa.separator.S
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -17,8 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
 from tfswa import __version__
@@ -29,6 +31,7 @@ from tfswa.serving.queue import Models, make_huey, queue_length, recover, regist
 FORMATS = ("wav", "flac", "mp3")
 BITS = ("16", "24", "32f")
 CHUNK = 1 << 20
+STATIC = Path(__file__).parent / "static"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     models = Models(settings.model, settings.backend)
     task = register(huey, store, models)
     stop = threading.Event()
+    plotting = threading.Lock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,8 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     def key_ok(request: Request) -> bool:
         if settings.api_key is None:
             return True
-        given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-        return secrets.compare_digest(given.encode(), settings.api_key.encode())
+        return _key_matches(request.headers, request.query_params, settings.api_key)
 
     def authorised(request: Request) -> None:
         if not key_ok(request):
@@ -232,6 +235,54 @@ def create_app(settings: Settings) -> FastAPI:
                 store.update(job_id, state="cancelled", finished=time.time())
         store.delete(job_id)
 
+    @app.get("/v1/jobs/{job_id}/stems/{stem}/spectrogram.png", dependencies=[Depends(authorised)])
+    def get_spectrogram(job_id: str, stem: str) -> FileResponse:
+        """A stem's spectrogram (made once, then kept beside the stem)."""
+        from tfswa.atomic import atomic_write_bytes
+        from tfswa.report import ReportError, spectrogram_png
+
+        job = job_or_404(job_id)
+        path = store.stem_path(job, stem) if job.state == "done" else None
+        if path is None:
+            raise HTTPException(404, f"no stem {stem!r} in this job")
+        image = store.spectrogram_path(job, stem)
+        with plotting:  # matplotlib's pyplot is not thread-safe
+            if not image.exists():
+                try:
+                    atomic_write_bytes(image, spectrogram_png(path, stem))
+                except ReportError as exc:
+                    raise HTTPException(501, first_line(exc)) from None
+        return FileResponse(image, media_type="image/png")
+
+    @app.websocket("/v1/jobs/{job_id}/events")
+    async def job_events(websocket: WebSocket, job_id: str) -> None:
+        """Push the job record whenever it changes, until it is done, failed or cancelled (then close)."""
+        if settings.api_key is not None and not _key_matches(websocket.headers, websocket.query_params,
+                                                             settings.api_key):
+            await websocket.close(code=4401)
+            return
+        await websocket.accept()
+        last = None
+        while True:
+            try:
+                job = store.get(job_id).public()
+            except KeyError:
+                await websocket.send_json({"id": job_id, "state": "deleted"})
+                break
+            if job != last:
+                await websocket.send_json(job)
+                last = job
+            if job["state"] in ("done", "failed", "cancelled"):
+                break
+            await asyncio.sleep(0.25)
+        await websocket.close()
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
     @app.get("/v1/models", dependencies=[Depends(authorised)])
     def list_models() -> list[dict]:
         model = models.model()
@@ -260,6 +311,13 @@ def create_app(settings: Settings) -> FastAPI:
         return "\n".join(lines) + "\n"
 
     return app
+
+
+def _key_matches(headers, query, key: str) -> bool:
+    """``X-API-Key`` / ``Authorization: Bearer`` header, or ``?key=`` (for audio, images and WebSockets)."""
+    given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ") \
+        or query.get("key", "")
+    return secrets.compare_digest(given.encode(), key.encode())
 
 
 def _stem_files(store: JobStore, job) -> list[Path]:

@@ -127,8 +127,12 @@ class JobStore:
     def stem_path(self, job: Job, stem: str) -> Path | None:
         if stem not in job.stems:
             return None
-        matches = sorted((self.folder(job.id) / "stems").glob(f"{stem}.*"))
+        matches = sorted(p for p in (self.folder(job.id) / "stems").glob(f"{stem}.*")
+                         if p.suffix in (".wav", ".flac", ".mp3"))
         return matches[0] if matches else None
+
+    def spectrogram_path(self, job: Job, stem: str) -> Path:
+        return self.folder(job.id) / "spectrograms" / f"{stem}.png"
 
     # -- claiming: one worker runs a job at a time --------------------------------------------------------------------
 
