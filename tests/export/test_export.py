@@ -160,17 +160,20 @@ def test_export_refuses_bad_requests_and_writes_nothing(tiny_dir, onnx_dir, tmp_
 def test_failed_verification_writes_nothing(tiny_dir, tmp_path, monkeypatch) -> None:
     import tfswa.export.exporter as exporter
 
-    real = exporter.verify
+    model = load_model(tiny_dir)
 
-    def broken(model, run, what, strict=True):  # the graph is fine, the saved file is not
-        if what == "the captured graph":
-            return real(model, run, what, strict)
-        raise ExportError(f"{what} disagrees with PyTorch")
+    class Program:  # stands in for a captured graph that is fine...
+        def module(self):
+            return model
 
-    monkeypatch.setattr(exporter, "verify", broken)
-    with pytest.raises(ExportError, match="disagrees"):
-        export_model(load_model(tiny_dir), tmp_path / "out", fmt="pt2")
-    assert list(tmp_path.iterdir()) == []
+    def bad_onnx(program, path, opset):  # ...converted to a file that is not
+        Path(path).write_bytes(b"not an onnx model")
+
+    monkeypatch.setattr(exporter, "capture", lambda m: Program())
+    monkeypatch.setattr(exporter, "to_onnx", bad_onnx)
+    with pytest.raises(ExportError, match="ONNX model"):
+        export_model(model, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []  # neither the model directory nor the work folder
 
 
 def test_info_describes_an_exported_model(onnx_dir, capsys) -> None:

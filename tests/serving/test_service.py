@@ -52,6 +52,8 @@ def test_upload_separates_like_the_cli(server, tmp_path) -> None:
     assert httpx.delete(f"{s.url}/v1/jobs/{job['id']}").status_code == 204
     assert httpx.get(f"{s.url}/v1/jobs/{job['id']}").status_code == 404
     assert not any((tmp_path / "data" / "jobs").iterdir())
+    s.proc.terminate()  # SIGTERM stops the server and its workers promptly (docker stop, systemd)
+    assert s.proc.wait(15) in (0, 143)
 
 
 def test_limits_keys_bad_audio_and_path_tricks(server, tmp_path) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import tempfile
 import threading
 import time
@@ -66,7 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.workers > 0:
             consumer = huey.create_consumer(workers=settings.workers, worker_type="thread", periodic=False,
                                             check_worker_health=False)
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
             consumer.start()
+            for signum, handler in handlers.items():  # huey's handlers only serve its own run loop: keep uvicorn's
+                signal.signal(signum, handler)
         janitor = threading.Thread(target=_expire_loop, args=(store, settings.expire_hours * 3600, stop),
                                    daemon=True)
         janitor.start()
