@@ -168,7 +168,11 @@ class Separator:
             return out
 
         for block in overlap_add(blocks, total, self.segment, starts, self.window, process, self.batch_size):
-            yield self._selector(block)
+            yield self.select(block)
+
+    def select(self, block: torch.Tensor) -> torch.Tensor:
+        """``(S, C, m)`` outputs of all model sources → ``(K, C, m)`` of the selected :attr:`stems`."""
+        return self._selector(block)
 
     # -- in memory --------------------------------------------------------------------------------
 

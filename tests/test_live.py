@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from tfswa.audio import AudioError
+from tfswa.live import LiveSeparator
+from tfswa.models import create_model
+from tfswa.separator import Separator
+
+
+@pytest.fixture(scope="module")
+def separator():
+    return Separator(create_model("tfswa-resunet-tiny"), allow_untrained=True, batch_size=1, two_stems="vocals")
+
+
+@pytest.mark.parametrize("block", [441, 4096, 100_000])
+def test_live_stream_equals_offline_separation(separator, block):
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, (2, 3 * separator.segment + 1234)).astype(np.float32)  # (C, L)
+    offline = separator.separate(x, separator.sample_rate)
+    live = LiveSeparator(separator)
+    blocks = [y for start in range(0, x.shape[1], block) for y in live.push(x[:, start:start + block].T)]
+    blocks += live.finish()
+    stems = np.concatenate(blocks, axis=1)  # (K, L, C)
+    assert stems.shape == (2, x.shape[1], 2) and live.samples_out == x.shape[1]
+    for k, name in enumerate(live.stems):
+        np.testing.assert_allclose(stems[k].T, offline[name].numpy(), atol=1e-5)
+
+
+def test_output_lags_by_at_most_one_segment_and_mono_stays_mono(separator):
+    live = LiveSeparator(separator, channels=1)
+    pushed = out = 0
+    for _ in range(40):
+        blocks = live.push(np.zeros((10_000, 1), np.float32))
+        pushed += 10_000
+        out += sum(b.shape[1] for b in blocks)
+        assert all(b.shape[2] == 1 for b in blocks)
+        assert pushed - live.latency_samples <= out <= pushed
+    assert out + sum(b.shape[1] for b in live.finish()) == pushed
+
+
+def test_bad_blocks_are_refused(separator):
+    live = LiveSeparator(separator)
+    with pytest.raises(AudioError, match="2 channel"):
+        live.push(np.zeros((10, 3), np.float32))
+    with pytest.raises(AudioError, match="NaN"):
+        live.push(np.full((10, 2), np.nan, np.float32))
+    with pytest.raises(ValueError, match="1 or 2"):
+        LiveSeparator(separator, channels=6)
