@@ -43,47 +43,67 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def one_job(url: str, song: Path) -> tuple[float, str]:
+POLL_S = 1.0  # each client polls its job once a second (50 clients polling faster took a core from the server)
+
+
+def one_job(client: httpx.Client, song: Path) -> tuple[float, str]:
     """Upload, follow to the end; (seconds from upload start to the end, final state or error)."""
     start = time.perf_counter()
     try:
         with open(song, "rb") as fh:
-            r = httpx.post(url + "/v1/jobs", files={"file": (song.name, fh)}, timeout=600)
+            r = client.post("/v1/jobs", files={"file": (song.name, fh)}, timeout=600)
         if r.status_code != 202:
             return time.perf_counter() - start, f"upload {r.status_code}"
         job_id = r.json()["id"]
         while True:
-            job = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=60).json()
+            job = client.get(f"/v1/jobs/{job_id}", timeout=60).json()
             if job["state"] in ("done", "failed", "cancelled"):
                 return time.perf_counter() - start, job["state"]
-            time.sleep(0.25)
+            time.sleep(POLL_S)
     except httpx.HTTPError as exc:
         return time.perf_counter() - start, f"http error {type(exc).__name__}"
 
 
-def run(workers: int, jobs: int, concurrency: int, song: Path, data: Path) -> dict:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "tfswa", "serve", "--data", str(data), "--port", str(port),
-                             "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+class LocalServer:
+    """``tfswa serve`` on a free loopback port with its output in ``data/server.log`` (a context manager)."""
+
+    def __init__(self, data: Path, *args: str) -> None:
+        self.data, self.args, self.port = data, args, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalServer:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.data / "server.log", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tfswa", "serve", "--data", str(self.data), "--port",
+                                      str(self.port), *self.args], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while True:
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
             except httpx.TransportError:
-                if time.time() > deadline:
-                    raise SystemExit("server did not start") from None
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.__exit__()
+                    tail = (self.data / "server.log").read_text(errors="replace")[-2000:]
+                    raise SystemExit(f"server did not start:\n{tail}") from None
                 time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.log.close()
+
+
+def run(workers: int, jobs: int, concurrency: int, song: Path, data: Path) -> dict:
+    with LocalServer(data, "--workers", str(workers)) as server:
+        url = server.url
         start = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            results = list(pool.map(lambda _: one_job(url, song), range(jobs)))
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        with httpx.Client(base_url=url, limits=limits) as client, ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(lambda _: one_job(client, song), range(jobs)))
         wall = time.perf_counter() - start
-        rss = peak_rss_mib(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        rss = peak_rss_mib(server.proc.pid)
     times = np.array([t for t, _ in results])
     errors = [s for _, s in results if s != "done"]
     return {"workers": workers, "jobs": jobs, "concurrency": concurrency, "wall_s": round(wall, 2),

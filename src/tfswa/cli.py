@@ -292,11 +292,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
     if args.workers < 0:
         raise UserError("--workers must be >= 0")
+    if args.recover_every <= 0 or args.max_streams < 0:
+        raise UserError("--recover-every must be > 0 and --max-streams >= 0")
     settings = Settings(data=data_dir(args.data), model=str(model), backend=args.backend, workers=args.workers,
                         queue=args.queue, api_key=args.api_key or os.environ.get("TFSWA_API_KEY") or None,
                         max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
-                        expire_hours=args.expire_hours)
+                        expire_hours=args.expire_hours, max_streams=args.max_streams,
+                        recover_every_s=args.recover_every)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    try:
+        from tfswa.serving.client import stream_file
+    except ImportError as exc:
+        raise UserError(f"tfswa stream needs the service extra ({first_line(exc)}): "
+                        "pip install 'tfswa[serve]'") from None
+    if not args.url.startswith(("ws://", "wss://")):
+        raise UserError(f"--url {args.url!r}: expected ws://HOST:PORT/v1/stream")
+    if args.block_ms <= 0:
+        raise UserError("--block-ms must be > 0")
+    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
+    report = stream_file(args.url, args.input, args.out_dir, api_key=args.api_key or os.environ.get("TFSWA_API_KEY"),
+                         stems=stems, two_stems=args.two_stems, wiener_iters=args.wiener_iters,
+                         block_ms=args.block_ms, realtime=args.realtime, dtype=args.dtype, fmt=args.format,
+                         bits=args.bits)
+    for path in report.stems.values():
+        print(path)
+    ready = report.ready
+    print(f"{report.audio_seconds:.1f} s of audio in {report.wall_seconds:.1f} s; server RTF "
+          f"{report.server_rtf:.3f}; latency p50 {report.latency(50):.0f} ms, p95 {report.latency(95):.0f} ms, "
+          f"max {max(report.latency_ms, default=float('nan')):.0f} ms (algorithmic "
+          f"{1000 * ready['latency_seconds']:.0f} ms)", file=sys.stderr)
     return 0
 
 
@@ -553,7 +581,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload (default 200 MB)")
     p.add_argument("--max-seconds", type=float, default=1800.0, help="longest song (default 1800 s)")
     p.add_argument("--expire-hours", type=float, default=24.0, help="delete finished jobs after this (default 24)")
+    p.add_argument("--max-streams", type=int, default=4, help="live streams at once (/v1/stream, default 4)")
+    p.add_argument("--recover-every", type=float, default=30.0, metavar="SECONDS",
+                   help="how often jobs of dead workers are queued again (default 30 s)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("stream", help="separate a file through a server's live stream (/v1/stream)")
+    p.add_argument("input", help="audio file")
+    p.add_argument("out_dir", help="stems go to OUT_DIR/<track>/<stem>.<format>")
+    p.add_argument("--url", default="ws://127.0.0.1:8000/v1/stream", help="the server's stream endpoint")
+    p.add_argument("--api-key", default=None, help="the server's key; or TFSWA_API_KEY")
+    p.add_argument("--stems", default=None, help="comma-separated stems to keep")
+    p.add_argument("--two-stems", default=None, metavar="STEM", help="STEM and no_STEM")
+    p.add_argument("--wiener-iters", type=int, default=0)
+    p.add_argument("--block-ms", type=float, default=100.0, help="size of the blocks sent (default 100 ms)")
+    p.add_argument("--realtime", action="store_true", help="send at the audio's pace, as a live source would")
+    p.add_argument("--dtype", choices=("f32", "s16"), default="f32", help="sample format on the wire")
+    p.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
+    p.add_argument("--bits", choices=("16", "24", "32f"), default="16")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("worker", help="process service jobs from a shared queue (tfswa serve --queue URL)")
     p.add_argument("--queue", default=None, metavar="URL", help="redis://HOST:PORT/DB (default: SQLite in --data)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from tfswa.serving.jobs import JobStore
+from tfswa.serving.jobs import CLAIM_STALE_S, JobStore, worker_name
 
 
 def test_ids_are_random_and_nothing_else_is_a_job(tmp_path) -> None:
@@ -56,6 +57,21 @@ def test_claims_respect_live_owners_and_take_over_dead_ones(tmp_path) -> None:
     claim = tmp_path / "jobs" / job.id / "claim"
     claim.write_text(f"{socket.gethostname()} {int(dead.stdout)}")  # a claim of a process that has exited
     assert store.claim(job.id)
+
+
+def test_another_hosts_claim_lives_while_it_is_renewed(tmp_path) -> None:
+    store = JobStore(tmp_path)
+    job = store.create(store.new_id(), "song.wav", {})
+    claim = tmp_path / "jobs" / job.id / "claim"
+    claim.write_text("some-other-host 4242")  # a worker on another machine sharing the data folder
+    assert not store.claim(job.id)  # just written: its worker lives
+    stale = time.time() - CLAIM_STALE_S - 1
+    os.utime(claim, (stale, stale))
+    assert store.claim(job.id)  # not renewed for CLAIM_STALE_S: its worker died, the job is taken over
+    assert claim.read_text() == worker_name()
+    os.utime(claim, (stale, stale))
+    store.heartbeat(job.id)  # a running worker renews its claim
+    assert time.time() - claim.stat().st_mtime < 5
 
 
 def test_expiry_removes_only_old_finished_jobs(tmp_path) -> None:

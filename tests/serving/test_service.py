@@ -100,6 +100,37 @@ def test_a_job_survives_a_sigkill_and_is_done_once(server, tmp_path) -> None:
     assert not (data / "jobs" / job_id / "claim").exists()
 
 
+def test_the_server_requeues_the_job_of_a_worker_that_died(server, tmp_path) -> None:
+    """While the server runs, a job whose worker was SIGKILLed is queued again and finished by another worker."""
+    song = tmp_path / "long.wav"
+    x, rate = sf.read(DEMO, dtype="float32")
+    sf.write(song, np.concatenate([x] * 6), rate)
+    data = tmp_path / "data"
+    s = server("--workers", "0", "--recover-every", "1", data=data)
+
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tfswa", "worker", "--data", str(data)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = worker()
+    second = None
+    try:
+        job_id = upload(s.url, song).json()["id"]
+        job = wait(s.url, job_id, until=("running",), timeout=120)
+        assert job["worker"].endswith(f" {first.pid}")
+        second = worker()  # starts while the job is claimed by the live first worker: it leaves it alone
+        time.sleep(3)
+        first.kill()
+        first.wait()
+        job = wait(s.url, job_id, timeout=300)
+        assert job["state"] == "done" and job["attempts"] == 2 and job["worker"].endswith(f" {second.pid}")
+    finally:
+        for w in (first, second):
+            if w is not None and w.poll() is None:
+                w.kill()
+                w.wait()
+
+
 def test_batch_of_files(server, tmp_path) -> None:
     s = server()
     short = tmp_path / "short.wav"

@@ -28,6 +28,7 @@ from tfswa import __version__
 from tfswa.errors import first_line
 from tfswa.serving.jobs import STATES, JobStore
 from tfswa.serving.queue import Models, make_huey, queue_length, recover, register
+from tfswa.serving.stream import serve_stream, stream_error
 
 FORMATS = ("wav", "flac", "mp3")
 BITS = ("16", "24", "32f")
@@ -48,6 +49,8 @@ class Settings:
     max_upload_mb: float = 200.0
     max_seconds: float = 1800.0
     expire_hours: float = 24.0
+    max_streams: int = 4
+    recover_every_s: float = 30.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -71,8 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
             consumer.start()
             for signum, handler in handlers.items():  # huey's handlers only serve its own run loop: keep uvicorn's
                 signal.signal(signum, handler)
-        janitor = threading.Thread(target=_expire_loop, args=(store, settings.expire_hours * 3600, stop),
-                                   daemon=True)
+        janitor = threading.Thread(target=_janitor, args=(store, huey, task, settings, stop), daemon=True)
         janitor.start()
         try:
             yield
@@ -263,7 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Push the job record whenever it changes, until it is done, failed or cancelled (then close)."""
         if settings.api_key is not None and not _key_matches(websocket.headers, websocket.query_params,
                                                              settings.api_key):
-            await websocket.close(code=4401)
+            await _refuse(websocket)
             return
         await websocket.accept()
         last = None
@@ -280,6 +282,29 @@ def create_app(settings: Settings) -> FastAPI:
                 break
             await asyncio.sleep(0.25)
         await websocket.close()
+
+    streams = {"active": 0}
+
+    @app.websocket("/v1/stream")
+    async def live_stream(websocket: WebSocket) -> None:
+        """Separate a live stream; the protocol is :mod:`tfswa.serving.stream`'s."""
+        if settings.api_key is not None and not _key_matches(websocket.headers, websocket.query_params,
+                                                             settings.api_key):
+            await _refuse(websocket)
+            return
+        await websocket.accept()
+        if streams["active"] >= settings.max_streams:
+            await stream_error(websocket, f"too many live streams (the server's limit is {settings.max_streams})")
+            return
+        streams["active"] += 1
+        try:
+            await serve_stream(websocket, lambda o: models.separator(options(
+                o.get("model"), ",".join(o.get("stems") or ()) or None, o.get("two_stems"), "wav", "16", 0,
+                int(o.get("wiener_iters", 0)))), settings.max_seconds)
+        except HTTPException as exc:
+            await stream_error(websocket, str(exc.detail))
+        finally:
+            streams["active"] -= 1
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -324,6 +349,12 @@ def _key_matches(headers, query, key: str) -> bool:
     return secrets.compare_digest(given.encode(), key.encode())
 
 
+async def _refuse(websocket: WebSocket) -> None:
+    """Accept, then close with 4401 and a reason: browsers see close codes, not the handshake's HTTP status."""
+    await websocket.accept()
+    await websocket.close(code=4401, reason="missing or wrong API key")
+
+
 def _stem_files(store: JobStore, job) -> list[Path]:
     return [p for p in (store.stem_path(job, s) for s in job.stems) if p is not None]
 
@@ -338,7 +369,16 @@ def _zip_response(files: list[tuple[str, Path]], name: str) -> FileResponse:
                         background=BackgroundTask(os.unlink, tmp))
 
 
-def _expire_loop(store: JobStore, max_age_s: float, stop: threading.Event) -> None:
-    while not stop.wait(min(600.0, max(1.0, max_age_s / 10))):
-        with contextlib.suppress(OSError):
-            store.expire(max_age_s)
+def _janitor(store: JobStore, huey, task, settings: Settings, stop: threading.Event) -> None:
+    """While the server runs: enqueue again the jobs of workers that died (every ``recover_every_s``) and delete
+    expired results (every tenth of the expiry time, at most every 10 minutes)."""
+    max_age = settings.expire_hours * 3600
+    expire_every = min(600.0, max(1.0, max_age / 10))
+    last_expire = time.monotonic()
+    while not stop.wait(min(settings.recover_every_s, expire_every)):
+        with contextlib.suppress(Exception):  # a storage hiccup must not end the loop; the next turn retries
+            recover(store, huey, task)
+        if time.monotonic() - last_expire >= expire_every:
+            last_expire = time.monotonic()
+            with contextlib.suppress(OSError):
+                store.expire(max_age)

@@ -26,6 +26,8 @@ from tfswa.atomic import atomic_write_text
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "cancelled")
 ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+HEARTBEAT_S = 10.0  # a running job's claim is renewed this often
+CLAIM_STALE_S = 120.0  # another host's claim not renewed for this long is its dead worker's
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".m4a", ".aac", ".mp4"}
 
 
@@ -154,6 +156,11 @@ class JobStore:
             return True
         return False
 
+    def heartbeat(self, job_id: str) -> None:
+        """Renew this process's claim (its age tells other hosts that the worker lives)."""
+        with contextlib.suppress(KeyError, FileNotFoundError):
+            os.utime(self.folder(job_id) / "claim")
+
     def release(self, job_id: str) -> None:
         with contextlib.suppress(KeyError, FileNotFoundError):
             (self.folder(job_id) / "claim").unlink()
@@ -175,12 +182,15 @@ def worker_name() -> str:
 
 
 def _claim_alive(path: Path) -> bool:
+    """A claim is alive if its process runs (this host) or, for another host's worker, if it was renewed
+    within :data:`CLAIM_STALE_S` (workers renew their claims every :data:`HEARTBEAT_S`)."""
     try:
         host, pid = path.read_text().split()
+        age = time.time() - path.stat().st_mtime
     except (FileNotFoundError, ValueError):
         return False
     if host != socket.gethostname():
-        return True  # another machine's worker: trust it
+        return age < CLAIM_STALE_S
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

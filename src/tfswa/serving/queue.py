@@ -15,7 +15,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 
 from tfswa.errors import TfswaError, first_line
-from tfswa.serving.jobs import JobStore, worker_name
+from tfswa.serving.jobs import HEARTBEAT_S, JobStore, worker_name
 
 TASK = "tfswa.separate"
 
@@ -77,6 +77,8 @@ def run_job(store: JobStore, models: Models, job_id: str) -> None:
         return
     if job.state not in ("queued", "running") or not store.claim(job_id):
         return
+    beating = threading.Event()
+    threading.Thread(target=_heartbeat, args=(store, job_id, beating), daemon=True).start()
     try:
         job = store.update(job_id, state="running", started=time.time(), progress=0.0, attempts=job.attempts + 1,
                            worker=worker_name())
@@ -112,7 +114,13 @@ def run_job(store: JobStore, models: Models, job_id: str) -> None:
     except Exception as exc:  # a bug: the job fails with its message, the worker lives on
         _fail(store, job_id, f"internal error: {first_line(exc)}")
     finally:
+        beating.set()
         store.release(job_id)
+
+
+def _heartbeat(store: JobStore, job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        store.heartbeat(job_id)
 
 
 def _fail(store: JobStore, job_id: str, message: str) -> None:

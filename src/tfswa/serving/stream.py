@@ -1,0 +1,135 @@
+"""``/v1/stream``: live separation over a WebSocket (server side; the client is :mod:`tfswa.serving.client`).
+
+Protocol (all binary data little-endian, frames interleaved by channel):
+
+1. The client sends one JSON text message: ``{"channels": 1|2, "dtype": "f32"|"s16", "sample_rate": R,
+   "stems": [...] | "two_stems": "vocals", "wiener_iters": 0}`` (all optional; ``sample_rate``, if given, must be
+   the model's).
+2. The server answers ``{"type": "ready", "stems": [...], "sample_rate": R, "channels": C, "dtype": ...,
+   "output_dtype": "f32", "latency_samples": N, "latency_seconds": …, "segment_samples": …,
+   "stride_samples": …}``.
+3. The client sends binary messages of PCM samples, any size (a frame cut between two messages is joined).
+4. The server sends binary messages of separated audio as soon as it is final: float32 ``(K, m, C)``
+   (K stems in the ``ready`` order, m samples, C channels), in order. Sample ``p`` leaves once the input reaches
+   at most ``p + latency_samples`` (one segment), plus compute time.
+5. The client sends ``{"type": "end"}``; the server sends the last blocks, then ``{"type": "done", "samples": n,
+   "audio_seconds": …, "compute_seconds": …, "rtf": …}`` and closes (1000).
+
+Errors: ``{"type": "error", "message": "<one line>"}`` then close 1008. Authentication as the REST API (close 4401).
+The stems equal offline separation of the same samples (:mod:`tfswa.live`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tfswa.errors import TfswaError, first_line
+from tfswa.live import LiveSeparator
+from tfswa.separator import Separator
+
+DTYPES = {"f32": np.dtype("<f4"), "s16": np.dtype("<i2")}
+
+
+async def stream_error(websocket: WebSocket, message: str) -> None:
+    """Send an error message and close (1008); a client already gone is ignored."""
+    with contextlib.suppress(Exception):
+        await websocket.send_json({"type": "error", "message": message})
+        await websocket.close(code=1008)
+
+
+async def serve_stream(websocket: WebSocket, make_separator: Callable[[dict[str, Any]], Separator],
+                       max_seconds: float) -> None:
+    """Run one live stream on an accepted ``websocket``; ``make_separator(config)`` builds the Separator."""
+    try:
+        first = await websocket.receive()
+        if first.get("text") is None:
+            raise ValueError
+        config = json.loads(first["text"])
+        if not isinstance(config, dict):
+            raise ValueError
+    except WebSocketDisconnect:
+        return
+    except (ValueError, RuntimeError):
+        await stream_error(websocket, "the first message must be a JSON object with the stream's settings")
+        return
+    try:
+        live, dtype = _open(config, make_separator)
+    except (TfswaError, ValueError, TypeError) as exc:
+        await stream_error(websocket, first_line(exc))
+        return
+    sep = live.separator
+    await websocket.send_json({
+        "type": "ready", "stems": list(live.stems), "sample_rate": sep.sample_rate, "channels": live.channels,
+        "dtype": config.get("dtype", "f32"), "output_dtype": "f32", "latency_samples": live.latency_samples,
+        "latency_seconds": round(live.latency_samples / sep.sample_rate, 4), "segment_samples": sep.segment,
+        "stride_samples": sep.stride})
+    frame = dtype.itemsize * live.channels
+    limit = int(max_seconds * sep.sample_rate)
+    rest = b""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                data = rest + message["bytes"]
+                n = len(data) // frame
+                rest = data[n * frame:]
+                if live.samples_in + n > limit:
+                    await stream_error(websocket, f"stream longer than the server's limit of {max_seconds:g} s")
+                    return
+                x = np.frombuffer(data[:n * frame], dtype).reshape(n, live.channels)
+                x = x.astype(np.float32) / 32768.0 if dtype.kind == "i" else x.astype(np.float32)
+                await _send(websocket, await asyncio.to_thread(live.push, x))
+                continue
+            if _message_type(message.get("text")) != "end":
+                await stream_error(websocket, 'expected binary audio or {"type": "end"}')
+                return
+            if rest:
+                await stream_error(websocket, "the stream ended inside a frame")
+                return
+            await _send(websocket, await asyncio.to_thread(live.finish))
+            audio = live.samples_in / sep.sample_rate
+            await websocket.send_json({"type": "done", "samples": live.samples_out, "audio_seconds": round(audio, 4),
+                                       "compute_seconds": round(live.compute_seconds, 4),
+                                       "rtf": round(live.compute_seconds / audio, 4) if audio else None})
+            await websocket.close(code=1000)
+            return
+    except WebSocketDisconnect:
+        return
+    except (TfswaError, ValueError) as exc:
+        await stream_error(websocket, first_line(exc))
+
+
+def _open(config: dict[str, Any], make_separator: Callable[[dict[str, Any]], Separator]) -> tuple[LiveSeparator,
+                                                                                                   np.dtype]:
+    if config.get("dtype", "f32") not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
+    sep = make_separator(config)
+    rate = config.get("sample_rate", sep.sample_rate)
+    if rate != sep.sample_rate:
+        raise ValueError(f"sample_rate must be {sep.sample_rate} (the model's rate); resample before streaming")
+    return LiveSeparator(sep, int(config.get("channels", 2))), DTYPES[config.get("dtype", "f32")]
+
+
+def _message_type(text: str | None) -> str | None:
+    try:
+        message = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return message.get("type") if isinstance(message, dict) else None
+
+
+async def _send(websocket: WebSocket, blocks: list[np.ndarray]) -> None:
+    for block in blocks:  # (K, m, C) float32
+        await websocket.send_bytes(block.astype("<f4", copy=False).tobytes())
+
+
+__all__ = ["DTYPES", "serve_stream", "stream_error"]
