@@ -7,7 +7,8 @@ Usage: python benchmarks/backends.py [--models default tfswa-resunet] [--variant
 
 Systems (all give 4 stems: vocals, drums, bass, other):
   default         the bundled trained model (tfswa-resunet-small)
-  tfswa-resunet   the published preset as one 4-stem model (random weights; speed does not depend on them)
+  tfswa-resunet   the published preset as one 4-stem model (random weights; speed does not depend on them);
+                  any other preset name (tfswa-unet, tfswa-unet-tiny, ...) likewise
   umx             Open-Unmix, umxhq shape (hidden 512, n_fft 4096), random weights, 4 targets, 1 Wiener iteration
   htdemucs        HTDemucs (demucs 4 defaults), random weights, shifts 0, overlap 0.25
 Variants of a tfswa model: ``torch-fp32`` / ``torch-bf16`` (PyTorch eager), ``pt2`` (``tfswa export --format pt2``),
@@ -52,12 +53,13 @@ BACKEND = {"torch-fp32": "torch", "torch-bf16": "torch", "pt2": "torch-export", 
 def source_dir(model: str, work: Path) -> Path:
     from tfswa.checkpoint import model_path, save_model
     from tfswa.models import create_model
+    from tfswa.models.registry import PRESETS
 
-    if model == "tfswa-resunet":
+    if model in PRESETS:
         torch.manual_seed(0)
-        core = create_model("tfswa-resunet", STEMS)
+        core = create_model(model, STEMS)
         core.training_steps = 1  # random weights: speed only
-        return save_model(core, work / "tfswa-resunet-src")
+        return save_model(core, work / f"{model}-src")
     path = model_path("tfswa-default" if model == "default" else model)
     if path is None:
         raise SystemExit(f"no such model: {model}")

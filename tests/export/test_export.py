@@ -14,9 +14,11 @@ import torch
 
 from tfswa.checkpoint import CheckpointError, load_model, save_model
 from tfswa.cli import main
+from tfswa.config import STFTConfig, TFSWAUNetConfig
 from tfswa.export import BackendError, ExportError, export_model
 from tfswa.export.graph import example_input
 from tfswa.models import create_model
+from tfswa.models.tfswa_unet import TFSWAUNet
 from tfswa.separator import Separator, UntrainedModelError
 
 pytest.importorskip("onnxruntime")
@@ -127,11 +129,22 @@ def test_missing_onnxruntime_is_one_line(onnx_dir, song, tmp_path, monkeypatch, 
     assert not any(tmp_path.iterdir())
 
 
-def test_untrained_export_is_allowed_but_separating_needs_allow_untrained(song, tmp_path) -> None:
-    src = save_model(create_model("tfswa-resunet-tiny"), tmp_path / "untrained")
-    out = export_model(load_model(src), tmp_path / "untrained-pt2", fmt="pt2", source=src)
+def test_seed_architecture_exports_and_an_untrained_export_needs_allow_untrained(song, tmp_path) -> None:
+    """A small untrained ``tfswa-unet`` (129 bins: the graph's attention runs on static slices of 32 bins or
+    queries) exports to ONNX, verifies itself, matches PyTorch at an unseen frame count, and separating with it
+    needs --allow-untrained like its source."""
+    cfg = TFSWAUNetConfig(dims=(4, 8), depths=(1, 1), num_heads=2, window_size=(4, 4), shift_size=(2, 2),
+                          mlp_ratio=2.0, stem_kernel=3, segment_frames=64, stft=STFTConfig(n_fft=256, hop_length=64))
+    src = save_model(TFSWAUNet(cfg), tmp_path / "untrained")
+    out = export_model(load_model(src), tmp_path / "unet-onnx", source=src)
+    ex = json.loads((out / "config.json").read_text())["export"]
+    assert ex["min_frames"] == 2 * 4 + 1 and len(ex["verified"]["checks"]) == 4
+    ref, core = load_model(src), load_model(out)
+    x = example_input(ref, 101, batch=2, seed=3)
+    with torch.inference_mode():
+        assert (core(x) - ref(x)).abs().max() < 1e-4
     with pytest.raises(UntrainedModelError):
-        Separator(load_model(out))
+        Separator(core)
     assert main(["separate", str(song), "-m", str(out), "-o", str(tmp_path / "o"), "-q"]) == 2
     assert main(["separate", str(song), "-m", str(out), "-o", str(tmp_path / "o"), "-q", "--allow-untrained"]) == 0
 

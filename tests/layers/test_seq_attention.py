@@ -48,3 +48,20 @@ def test_subbands_round_trip_and_order():
     assert torch.equal(y[0, 1], x[0, 0, :, 2:4])  # channel 0, band 1
     assert torch.equal(y[0, 4], x[0, 1, :, 0:2])  # channel 1, band 0
     assert torch.equal(merge_bands(y, 4), x)
+
+
+@pytest.mark.parametrize("axis", ["time", "freq"])
+@pytest.mark.parametrize("valid", [None, (37, 61)])
+def test_graph_path_slices_compute_what_the_eager_path_computes(axis, valid, monkeypatch):
+    """Under graph capture, attention runs on static slices of GRAPH_CHUNK bins (TSA) or queries (FSA), with an
+    additive mask; the values must be the eager path's."""
+    import tfswa.layers.seq_attention as seq
+
+    layer = SequenceTransformer(8, 2, axis, 2.0).eval()
+    x = torch.randn(2, 45, 70, 8)  # (B, T, F, C): 70 bins > GRAPH_CHUNK, several slices with a ragged last one
+    with torch.no_grad():
+        eager = layer(x, valid)
+        monkeypatch.setattr(seq, "tracing", lambda: True)
+        graph = layer(x, valid)
+    assert seq.GRAPH_CHUNK < 70
+    torch.testing.assert_close(graph, eager, rtol=1e-5, atol=1e-5)

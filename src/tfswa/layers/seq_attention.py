@@ -17,6 +17,11 @@ from tfswa.layers.windows import tracing
 
 Axis = Literal["time", "freq"]
 
+GRAPH_CHUNK = 32
+"""Under graph capture, attention runs on static slices of at most this many bins (TSA: sequences, FSA: queries):
+runtimes such as onnxruntime materialise every score, and a whole ``(B·F, h, T, T)`` score tensor of a long
+input would not fit in memory."""
+
 
 class Mlp(nn.Module):
     """Two-layer perceptron with GELU: ``(..., C)`` → ``(..., C)``."""
@@ -53,15 +58,37 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, valid: int | None = None) -> torch.Tensor:
-        """``x``: (N, L, C); keys at positions ``>= valid`` are ignored. Returns (N, L, C)."""
+    def forward(self, x: torch.Tensor, valid: int | None = None, query_chunk: int | None = None) -> torch.Tensor:
+        """``x``: (N, L, C); keys at positions ``>= valid`` are ignored. Returns (N, L, C).
+
+        Under graph capture, a static ``L`` is cut into query slices of ``query_chunk`` (see :data:`GRAPH_CHUNK`).
+        """
         length = x.shape[-2]
         q, k, v = split_heads(self.qkv(x), self.heads).chunk(3, dim=-1)  # each (N, h, L, d)
+        if tracing():
+            return self.proj(merge_heads(self._graph_attention(q, k, v, valid, query_chunk)))
         mask = None
         if valid is not None and (tracing() or valid < length):
             mask = (torch.arange(length, device=x.device) < valid).view(1, 1, 1, length)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(merge_heads(out))
+
+    @staticmethod
+    def _graph_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: int | None,
+                         query_chunk: int | None) -> torch.Tensor:
+        """Graph-capture attention: an additive key mask (exported without NaN handling, as no row is empty) and
+        static query slices. (N, h, L, d) → (N, h, L, d)."""
+        length = q.shape[-2]
+        mask = None
+        if valid is not None:
+            keys = torch.arange(length, device=q.device)
+            mask = torch.where(keys < valid, 0.0, float("-inf")).to(q.dtype).view(1, 1, 1, length)
+        if query_chunk is None or not isinstance(length, int) or length <= query_chunk:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return torch.cat([
+            F.scaled_dot_product_attention(q[:, :, start:start + query_chunk], k, v, attn_mask=mask)
+            for start in range(0, length, query_chunk)
+        ], dim=2)
 
 
 class SequenceTransformer(nn.Module):
@@ -86,12 +113,21 @@ class SequenceTransformer(nn.Module):
         b, t, f, c = x.shape
         y = self.norm1(x)
         if self.axis == "time":
-            seq = y.transpose(1, 2).reshape(b * f, t, c)  # (B·F, T, C)
-            out = self.attn(seq, None if valid is None else valid[0])
-            y = out.view(b, f, t, c).transpose(1, 2)
+            if tracing() and isinstance(f, int) and f > GRAPH_CHUNK:  # static slices of bins (GRAPH_CHUNK)
+                y = torch.cat([self._time(y[:, :, start:start + GRAPH_CHUNK], valid)
+                               for start in range(0, f, GRAPH_CHUNK)], dim=2)
+            else:
+                y = self._time(y, valid)
         else:
             seq = y.reshape(b * t, f, c)  # (B·T, F, C)
-            out = self.attn(seq, None if valid is None else valid[1])
+            out = self.attn(seq, None if valid is None else valid[1], GRAPH_CHUNK)
             y = out.view(b, t, f, c)
         x = x + y
         return x + self.mlp(self.norm2(x))
+
+    def _time(self, y: torch.Tensor, valid: tuple[int, int] | None) -> torch.Tensor:
+        """TSA attention of a normalised map: (B, T, F, C) → (B, T, F, C)."""
+        b, t, f, c = y.shape
+        seq = y.transpose(1, 2).reshape(b * f, t, c)  # (B·F, T, C)
+        out = self.attn(seq, None if valid is None else valid[0])
+        return out.view(b, f, t, c).transpose(1, 2)

@@ -43,9 +43,13 @@ def crop(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
 def pad_to_windows(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
     """Zero-pad ``(B, H, W, C)`` at the end of H and W up to multiples of ``window``."""
     _, h, w, _ = x.shape
+    if tracing():  # padded size written as window · count, so that symbolic shapes simplify
+        pad_h = (h + window[0] - 1) // window[0] * window[0] - h
+        pad_w = (w + window[1] - 1) // window[1] * window[1] - w
+        return F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     pad_h = -h % window[0]
     pad_w = -w % window[1]
-    if not tracing() and pad_h == 0 and pad_w == 0:
+    if pad_h == 0 and pad_w == 0:
         return x
     return F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
 

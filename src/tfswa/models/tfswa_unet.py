@@ -67,12 +67,18 @@ class TFSWAUNet(SpectrogramCore):
         out["head"] = self.head
         return out
 
+    def min_graph_frames(self) -> int:
+        """Every Swin map of the bottleneck must span more than one window along time: T > 2**(levels-1) · window."""
+        return 2 ** (len(self.config.dims) - 1) * self.config.window_size[0] + 1
+
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         """``mag``: (B, C, T, F) mixture magnitude → masks (B, S, C, T, F)."""
         b, c, t, f = mag.shape
         levels = len(self.config.dims)
         unit = 2 ** (levels - 1)
-        x = F.pad(torch.log1p(mag), (0, -f % unit, 0, -t % unit))  # (B, C, Tp, Fp)
+        # padded sizes written as unit · count (not ``-t % unit``): symbolic frame counts then simplify
+        pad_t, pad_f = unit * ceil_div(t, unit) - t, unit * ceil_div(f, unit) - f
+        x = F.pad(torch.log1p(mag), (0, pad_f, 0, pad_t))  # (B, C, Tp, Fp)
 
         # encode
         x = self.stem(x)  # (B, D0, Tp, Fp)
