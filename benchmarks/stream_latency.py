@@ -1,13 +1,15 @@
 """Live separation over ``/v1/stream``: latency, real-time factor and agreement with offline separation.
 
-Usage: python benchmarks/stream_latency.py [--seconds 60] [--block-ms 100] [--json benchmarks/results/stream.json]
+Usage: python benchmarks/stream_latency.py [--seconds 60] [--block-ms 100] [--segment S]
+       [--json benchmarks/results/stream.json]
 
 Loopback only: starts ``tfswa serve`` (bundled model, no job workers) on a free 127.0.0.1 port, streams a synthetic
 stereo song twice with ``tfswa.serving.client.stream_file`` — paced at the audio's rate (a live source) and as fast
 as possible — and separates the same file offline with the Separator. Reports per-block latency (from sending a
 block's first sample to receiving its stems: p50, p95, max, and the mean of the first and last ten blocks, which
 drift apart if the server falls behind), the server's compute time per audio second (RTF), throughput, and the
-largest difference between streamed and offline stems (16-bit LSBs).
+largest difference between streamed and offline stems (16-bit LSBs). ``--segment`` asks the server for shorter
+(or longer) chunks than the model's: the latency follows it.
 """
 
 from __future__ import annotations
@@ -28,18 +30,19 @@ from serve_load import LocalServer
 from speed import write_song
 
 
-def offline(song: Path, out: Path) -> dict[str, Path]:
+def offline(song: Path, out: Path, segment: float | None) -> dict[str, Path]:
     from tfswa.checkpoint import load_model
     from tfswa.pretrained import default_model_path
     from tfswa.separator import Separator
 
-    return Separator(load_model(default_model_path())).separate_file(song, out)
+    return Separator(load_model(default_model_path()), segment=segment).separate_file(song, out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--block-ms", type=float, default=100.0)
+    ap.add_argument("--segment", type=float, default=None, help="chunk length in seconds (default: the model's)")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "stream.json")
     args = ap.parse_args()
     from tfswa.serving.client import stream_file
@@ -48,12 +51,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tfswa-stream-") as tmp:
         song = Path(tmp) / "song.wav"
         write_song(song, args.seconds)
-        reference = offline(song, Path(tmp) / "offline")
+        reference = offline(song, Path(tmp) / "offline", args.segment)
         with LocalServer(Path(tmp) / "data", "--workers", "0") as server:
             url = f"ws://127.0.0.1:{server.port}/v1/stream"
             for mode in ("realtime", "fast"):
                 start = time.perf_counter()
-                report = stream_file(url, song, Path(tmp) / mode, block_ms=args.block_ms, realtime=mode == "realtime")
+                report = stream_file(url, song, Path(tmp) / mode, block_ms=args.block_ms, segment=args.segment,
+                                     realtime=mode == "realtime")
                 wall = time.perf_counter() - start
                 diff = max(int(np.abs(sf.read(report.stems[s], dtype="int16")[0].astype(int)
                                       - sf.read(p, dtype="int16")[0].astype(int)).max())
@@ -71,7 +75,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load {load:.1f}, {time.strftime('%Y-%m-%d %H:%M')}, bundled model, "
-          f"{args.seconds:g} s song, {args.block_ms:g} ms blocks, loopback")
+          f"{args.seconds:g} s song, {args.block_ms:g} ms blocks, segment {args.segment or 'default'}, loopback")
     print("| mode | server RTF | x real time | latency p50 / p95 / max ms | first / last 10 blocks ms | "
           "vs offline (LSB) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -82,7 +86,7 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cores": os.cpu_count(), "load": round(load, 2),
                                      "date": time.strftime("%Y-%m-%d %H:%M"), "song_seconds": args.seconds,
-                                     "block_ms": args.block_ms, "rows": rows}, indent=2))
+                                     "block_ms": args.block_ms, "segment": args.segment, "rows": rows}, indent=2))
     print(f"wrote {args.json}")
 
 

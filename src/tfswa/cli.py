@@ -316,8 +316,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     report = stream_file(args.url, args.input, args.out_dir, api_key=args.api_key or os.environ.get("TFSWA_API_KEY"),
                          stems=stems, two_stems=args.two_stems, wiener_iters=args.wiener_iters,
-                         block_ms=args.block_ms, realtime=args.realtime, dtype=args.dtype, fmt=args.format,
-                         bits=args.bits)
+                         segment=args.segment, block_ms=args.block_ms, realtime=args.realtime, dtype=args.dtype,
+                         fmt=args.format, bits=args.bits)
     for path in report.stems.values():
         print(path)
     ready = report.ready
@@ -451,9 +451,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from tfswa.separator import Separator, model_name
 
         model = load_model(args.model, args.backend, args.threads)
-        separator = Separator(model, device=args.device, shifts=args.shifts, wiener_iters=args.wiener_iters,
-                              two_stems=args.two_stems, allow_untrained=args.allow_untrained,
-                              precision=args.precision)
+        separator = Separator(model, device=args.device, segment=args.segment, overlap=args.overlap,
+                              shifts=args.shifts, wiener_iters=args.wiener_iters, two_stems=args.two_stems,
+                              allow_untrained=args.allow_untrained, precision=args.precision)
         source = model_estimator(separator, model_name(model, model_path(args.model)), tracks[0].sample_rate)
     elif args.estimates:
         source = folder_estimator(args.estimates)
@@ -594,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stems", default=None, help="comma-separated stems to keep")
     p.add_argument("--two-stems", default=None, metavar="STEM", help="STEM and no_STEM")
     p.add_argument("--wiener-iters", type=int, default=0)
+    p.add_argument("--segment", type=float, default=None,
+                   help="chunk length in seconds = the latency (default: the model's; shorter costs quality)")
     p.add_argument("--block-ms", type=float, default=100.0, help="size of the blocks sent (default 100 ms)")
     p.add_argument("--realtime", action="store_true", help="send at the audio's pace, as a live source would")
     p.add_argument("--dtype", choices=("f32", "s16"), default="f32", help="sample format on the wire")
@@ -630,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-estimates", action="store_true", help="also write the estimates under OUTPUT/estimates")
     p.add_argument("--compare", action="store_true", help="add a table beside published MUSDB18 figures")
     p.add_argument("--two-stems", metavar="STEM", help="model mode: STEM and no_STEM (the sum of the other stems)")
+    p.add_argument("--segment", type=float, default=None, help="model mode: chunk length in seconds (the model's)")
+    p.add_argument("--overlap", type=float, default=0.25, help="model mode: chunk overlap fraction (default 0.25)")
     p.add_argument("--shifts", type=int, default=0)
     p.add_argument("--wiener-iters", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -48,13 +48,14 @@ def test_stream_of_mono_16_bit_pcm_with_two_stems(server, tmp_path) -> None:
     song = tmp_path / "mono.wav"
     sf.write(song, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
     report = stream_file(f"ws://127.0.0.1:{s.port}/v1/stream", song, tmp_path / "out", two_stems="vocals",
-                         dtype="s16", block_ms=37, realtime=True)
+                         dtype="s16", block_ms=37, realtime=True, segment=1.0)
     assert sorted(report.stems) == ["no_vocals", "vocals"]
     for path in report.stems.values():
         info = sf.info(path)
         assert info.channels == 1 and info.frames == 3 * rate
     assert report.wall_seconds >= 3.0  # paced at the audio's rate
-    assert report.ready["latency_samples"] == report.ready["segment_samples"]
+    assert report.ready["latency_samples"] == report.ready["segment_samples"] == rate  # the 1 s segment asked for
+    assert max(report.latency_ms) < 1000 * report.ready["latency_seconds"] + 900  # lower than the default 2.04 s
     assert 0 < report.server_rtf < 1 and len(report.latency_ms) >= 2
 
 
@@ -81,6 +82,8 @@ def test_stream_errors_are_one_line_messages(server, tmp_path) -> None:
     assert "unknown stem 'piano'" in first_reply({"stems": ["piano"]})
     assert "JSON object" in first_reply("not json")
     assert "dtype" in first_reply({"dtype": "f64"})
+    assert "segment must be between 0.023 and 60 seconds" in first_reply({"segment": 0.001})
+    assert "segment must be a number" in first_reply({"segment": "long"})
     assert "longer than the server's limit of 1 s" in first_reply({}, np.zeros((2 * 44100, 2), "<f4").tobytes())
     assert 'expected binary audio or {"type": "end"}' in first_reply({}, json.dumps({"type": "pause"}))
     song = tmp_path / "a.wav"

@@ -28,7 +28,7 @@ from tfswa import __version__
 from tfswa.errors import first_line
 from tfswa.serving.jobs import STATES, JobStore
 from tfswa.serving.queue import Models, make_huey, queue_length, recover, register
-from tfswa.serving.stream import serve_stream, stream_error
+from tfswa.serving.stream import serve_stream, stream_error, stream_segment
 
 FORMATS = ("wav", "flac", "mp3")
 BITS = ("16", "24", "32f")
@@ -298,9 +298,9 @@ def create_app(settings: Settings) -> FastAPI:
             return
         streams["active"] += 1
         try:
-            await serve_stream(websocket, lambda o: models.separator(options(
+            await serve_stream(websocket, lambda o: models.separator({**options(
                 o.get("model"), ",".join(o.get("stems") or ()) or None, o.get("two_stems"), "wav", "16", 0,
-                int(o.get("wiener_iters", 0)))), settings.max_seconds)
+                int(o.get("wiener_iters", 0))), "segment": stream_segment(o, models.model())}), settings.max_seconds)
         except HTTPException as exc:
             await stream_error(websocket, str(exc.detail))
         finally:

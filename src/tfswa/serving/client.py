@@ -47,11 +47,13 @@ class StreamReport:
 
 def stream_file(url: str, path: str | Path, out_dir: str | Path, *, api_key: str | None = None,
                 stems: list[str] | None = None, two_stems: str | None = None, wiener_iters: int = 0,
+                segment: float | None = None,
                 block_ms: float = 100.0, realtime: bool = False, dtype: str = "f32", fmt: str = "wav",
                 bits: str = "16", clip: ClipMode = "rescale",
                 progress: Callable[[float, float], None] | None = None) -> StreamReport:
     """Stream ``path`` to ``url`` (``ws://HOST:PORT/v1/stream``) in blocks of ``block_ms``; ``realtime`` paces the
-    blocks at the audio's rate (a live source). Writes ``out_dir/<track>/<stem>.<fmt>`` at the file's rate
+    blocks at the audio's rate (a live source); ``segment`` (seconds) sets the chunk length and so the latency
+    (default: the model's). Writes ``out_dir/<track>/<stem>.<fmt>`` at the file's rate
     (resampled on this side when the model's differs); files appear only when complete."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
@@ -66,6 +68,8 @@ def stream_file(url: str, path: str | Path, out_dir: str | Path, *, api_key: str
             config["stems"] = list(stems)
         if two_stems:
             config["two_stems"] = two_stems
+        if segment is not None:
+            config["segment"] = segment
         try:
             ws = connect(url, additional_headers=headers, max_size=None, open_timeout=30)
         except (OSError, WebSocketException, TimeoutError) as exc:

@@ -46,8 +46,9 @@ class Models:
     def separator(self, options: dict[str, Any]):
         from tfswa.separator import Separator
 
-        return Separator(self.model(), shifts=options.get("shifts", 0), wiener_iters=options.get("wiener_iters", 0),
-                         stems=options.get("stems"), two_stems=options.get("two_stems"))
+        return Separator(self.model(), segment=options.get("segment"), shifts=options.get("shifts", 0),
+                         wiener_iters=options.get("wiener_iters", 0), stems=options.get("stems"),
+                         two_stems=options.get("two_stems"))
 
 
 def make_huey(data: Path, queue: str | None) -> Huey:

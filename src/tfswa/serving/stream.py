@@ -3,8 +3,9 @@
 Protocol (all binary data little-endian, frames interleaved by channel):
 
 1. The client sends one JSON text message: ``{"channels": 1|2, "dtype": "f32"|"s16", "sample_rate": R,
-   "stems": [...] | "two_stems": "vocals", "wiener_iters": 0}`` (all optional; ``sample_rate``, if given, must be
-   the model's).
+   "stems": [...] | "two_stems": "vocals", "wiener_iters": 0, "segment": seconds}`` (all optional; ``sample_rate``,
+   if given, must be the model's; ``segment``, the chunk length and so the latency, defaults to the model's
+   training segment — shorter chunks lower the latency and cost quality).
 2. The server answers ``{"type": "ready", "stems": [...], "sample_rate": R, "channels": C, "dtype": ...,
    "output_dtype": "f32", "latency_samples": N, "latency_seconds": …, "segment_samples": …,
    "stride_samples": …}``.
@@ -108,6 +109,21 @@ async def serve_stream(websocket: WebSocket, make_separator: Callable[[dict[str,
         await stream_error(websocket, first_line(exc))
 
 
+def stream_segment(config: dict[str, Any], model) -> float | None:
+    """The ``segment`` (seconds) asked for in a stream's settings, checked against what ``model`` can run."""
+    value = config.get("segment")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("segment must be a number of seconds")
+    stft = model.stft
+    frames = max(getattr(model, "min_frames", 1), stft.n_fft // stft.hop_length + 1)
+    shortest = (frames - 1) * stft.hop_length / stft.sample_rate
+    if not shortest <= value <= 60:
+        raise ValueError(f"segment must be between {shortest:.3f} and 60 seconds for this model")
+    return float(value)
+
+
 def _open(config: dict[str, Any], make_separator: Callable[[dict[str, Any]], Separator]) -> tuple[LiveSeparator,
                                                                                                    np.dtype]:
     if config.get("dtype", "f32") not in DTYPES:
@@ -132,4 +148,4 @@ async def _send(websocket: WebSocket, blocks: list[np.ndarray]) -> None:
         await websocket.send_bytes(block.astype("<f4", copy=False).tobytes())
 
 
-__all__ = ["DTYPES", "serve_stream", "stream_error"]
+__all__ = ["DTYPES", "serve_stream", "stream_error", "stream_segment"]
