@@ -26,6 +26,24 @@ def test_live_stream_equals_offline_separation(separator, block):
         np.testing.assert_allclose(stems[k].T, offline[name].numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize(("rate", "channels"), [(48000, 2), (22050, 1)])
+def test_stream_at_another_rate_equals_offline_separation_at_that_rate(separator, rate, channels):
+    """Resampled in and out on the fly (soxr streams): the stems equal Separator.separate at the same rate, with
+    exactly as many samples as the input."""
+    rng = np.random.default_rng(1)
+    n = 2 * separator.segment + 777
+    x = rng.normal(0, 0.1, (channels, n)).astype(np.float32)  # (C, L)
+    offline = separator.separate(x[0] if channels == 1 else x, rate)
+    live = LiveSeparator(separator, channels=channels, sample_rate=rate)
+    assert live.latency_samples == round(separator.segment * rate / separator.sample_rate)
+    blocks = [y for start in range(0, n, 3001) for y in live.push(x[:, start:start + 3001].T)] + live.finish()
+    stems = np.concatenate(blocks, axis=1)  # (K, L, C)
+    assert stems.shape == (2, n, channels)
+    for k, name in enumerate(live.stems):
+        ref = offline[name].numpy().reshape(channels, -1)
+        np.testing.assert_allclose(stems[k].T, ref, atol=1e-5)
+
+
 def test_output_lags_by_at_most_one_segment_and_mono_stays_mono(separator):
     live = LiveSeparator(separator, channels=1)
     pushed = out = 0
@@ -46,3 +64,5 @@ def test_bad_blocks_are_refused(separator):
         live.push(np.full((10, 2), np.nan, np.float32))
     with pytest.raises(ValueError, match="1 or 2"):
         LiveSeparator(separator, channels=6)
+    with pytest.raises(ValueError, match="between 8000 and 192000"):
+        LiveSeparator(separator, sample_rate=1000)

@@ -17,6 +17,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from helpers import REPO
+from tfswa.checkpoint import load_model
+from tfswa.separator import Separator
 from tfswa.serving.client import StreamError, stream_file
 
 DEMO = REPO / "demo" / "demo.flac"
@@ -41,18 +43,25 @@ def test_stream_round_trips_a_file_to_the_offline_stems(server, tmp_path) -> Non
         assert np.abs(streamed.astype(int) - offline.astype(int)).max() <= 2, stem
 
 
-def test_stream_of_mono_16_bit_pcm_with_two_stems(server, tmp_path) -> None:
+def test_stream_of_mono_16_bit_pcm_at_48_khz_with_two_stems(server, tmp_path) -> None:
+    """The server resamples a 48 kHz stream both ways: the stems equal offline separation of the same file."""
     s = server()
-    rate = 44100
-    t = np.arange(3 * rate) / rate
+    rate = 48000
+    t = np.arange(3 * rate + 17) / rate
     song = tmp_path / "mono.wav"
-    sf.write(song, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    sf.write(song, (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32), rate,
+             subtype="PCM_16")
     report = stream_file(f"ws://127.0.0.1:{s.port}/v1/stream", song, tmp_path / "out", two_stems="vocals",
                          dtype="s16", block_ms=37, realtime=True, segment=1.0)
     assert sorted(report.stems) == ["no_vocals", "vocals"]
-    for path in report.stems.values():
+    assert report.ready["sample_rate"] == rate and report.ready["model_sample_rate"] == 44100
+    offline = Separator(load_model("tfswa-default"), segment=1.0, two_stems="vocals").separate_file(
+        song, tmp_path / "offline")
+    for stem, path in report.stems.items():
         info = sf.info(path)
-        assert info.channels == 1 and info.frames == 3 * rate
+        assert info.channels == 1 and info.frames == len(t) and info.samplerate == rate
+        streamed, ref = sf.read(path, dtype="int16")[0], sf.read(offline[stem], dtype="int16")[0]
+        assert np.abs(streamed.astype(int) - ref.astype(int)).max() <= 2, stem
     assert report.wall_seconds >= 3.0  # paced at the audio's rate
     assert report.ready["latency_samples"] == report.ready["segment_samples"] == rate  # the 1 s segment asked for
     assert max(report.latency_ms) < 1000 * report.ready["latency_seconds"] + 900  # lower than the default 2.04 s
@@ -78,7 +87,8 @@ def test_stream_errors_are_one_line_messages(server, tmp_path) -> None:
                     reply = json.loads(msg)
             return reply["message"]
 
-    assert "sample_rate must be 44100" in first_reply({"sample_rate": 48000})
+    assert "between 8000 and 192000 Hz" in first_reply({"sample_rate": 1000})
+    assert "sample_rate must be an integer" in first_reply({"sample_rate": "fast"})
     assert "unknown stem 'piano'" in first_reply({"stems": ["piano"]})
     assert "JSON object" in first_reply("not json")
     assert "dtype" in first_reply({"dtype": "f64"})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfswa.audio import AudioReader, ClipMode, Resampler, StemWriter, clip_scale, output_channels, to_stereo
+from tfswa.audio import AudioReader, ClipMode, StemWriter, clip_scale, output_channels, to_stereo
 from tfswa.errors import TfswaError
 from tfswa.outputs import DEFAULT_TEMPLATE, output_paths
 
@@ -51,10 +51,10 @@ def stream_file(url: str, path: str | Path, out_dir: str | Path, *, api_key: str
                 block_ms: float = 100.0, realtime: bool = False, dtype: str = "f32", fmt: str = "wav",
                 bits: str = "16", clip: ClipMode = "rescale",
                 progress: Callable[[float, float], None] | None = None) -> StreamReport:
-    """Stream ``path`` to ``url`` (``ws://HOST:PORT/v1/stream``) in blocks of ``block_ms``; ``realtime`` paces the
-    blocks at the audio's rate (a live source); ``segment`` (seconds) sets the chunk length and so the latency
-    (default: the model's). Writes ``out_dir/<track>/<stem>.<fmt>`` at the file's rate
-    (resampled on this side when the model's differs); files appear only when complete."""
+    """Stream ``path`` to ``url`` (``ws://HOST:PORT/v1/stream``) at its own rate (the server resamples) in blocks
+    of ``block_ms``; ``realtime`` paces the blocks at the audio's rate (a live source); ``segment`` (seconds) sets
+    the chunk length and so the latency (default: the model's). Writes ``out_dir/<track>/<stem>.<fmt>`` at the
+    file's rate and length; files appear only when complete."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
@@ -63,7 +63,7 @@ def stream_file(url: str, path: str | Path, out_dir: str | Path, *, api_key: str
     with AudioReader(path) as reader:
         info = reader.info
         channels = output_channels(info)
-        config = {"channels": channels, "dtype": dtype, "wiener_iters": wiener_iters}
+        config = {"channels": channels, "dtype": dtype, "wiener_iters": wiener_iters, "sample_rate": info.sample_rate}
         if stems:
             config["stems"] = list(stems)
         if two_stems:
@@ -96,32 +96,30 @@ def _run(ws, config: dict, reader: AudioReader, info, channels: int, path: Path,
         raise StreamError(f"the server closed the stream: {exc}") from None
     if ready.get("type") != "ready":
         raise StreamError(f"server refused the stream: {ready.get('message', ready)}")
-    rate = ready["sample_rate"]
+    rate = info.sample_rate
     targets = output_paths(path, Path(out_dir), DEFAULT_TEMPLATE, ready["stems"], fmt)
-    writers = {s: StemWriter(t, info.sample_rate, channels) for s, t in targets.items()}
-    receiver = _Receiver(ws, writers, Resampler(rate, info.sample_rate, len(writers) * channels), channels,
-                         info.frames)
+    writers = {s: StemWriter(t, rate, channels) for s, t in targets.items()}
+    receiver = _Receiver(ws, writers, channels)
     try:
         thread = threading.Thread(target=receiver.run, daemon=True)
         thread.start()
         start = time.perf_counter()
         sent = 0
-        to_model = Resampler(info.sample_rate, rate, channels)
-        size = max(1, round(info.sample_rate * block_ms / 1000))
-        for i, block in enumerate([*reader.blocks(size), None]):
-            x = to_model(np.zeros((0, channels), np.float32), last=True) if block is None else \
-                to_model(to_stereo(block) if channels == 2 else block)
-            if realtime and block is not None:  # send block i when a live source would have it
-                time.sleep(max(0.0, start + i * size / info.sample_rate - time.perf_counter()))
-            if x.shape[0]:
-                receiver.sent(sent, time.perf_counter())
-                ws.send(_encode(x, dtype))
-                sent += x.shape[0]
+        size = max(1, round(rate * block_ms / 1000))
+        for i, block in enumerate(reader.blocks(size)):
+            x = to_stereo(block) if channels == 2 else block
+            if realtime:  # send block i when a live source would have it
+                time.sleep(max(0.0, start + i * size / rate - time.perf_counter()))
+            receiver.sent(sent, time.perf_counter())
+            ws.send(_encode(x, dtype))
+            sent += x.shape[0]
             if progress is not None:
-                progress(sent / rate, info.frames / info.sample_rate)
+                progress(sent / rate, info.frames / rate)
         ws.send(json.dumps({"type": "end"}))
         thread.join()
         wall = time.perf_counter() - start
+        if receiver.error is None and receiver.written != sent:
+            receiver.error = f"the server sent {receiver.written} samples for {sent}"
         if receiver.error is not None:
             raise StreamError(receiver.error)
         scale = clip_scale(max(w.peak for w in writers.values()), clip)
@@ -138,16 +136,16 @@ def _run(ws, config: dict, reader: AudioReader, info, channels: int, path: Path,
 class _Receiver:
     """Receives stem blocks on its own thread, writes them and times them against the send log."""
 
-    def __init__(self, ws, writers: dict[str, StemWriter], back: Resampler, channels: int, frames: int) -> None:
-        self.ws, self.writers, self.back, self.channels, self.frames = ws, writers, back, channels, frames
+    def __init__(self, ws, writers: dict[str, StemWriter], channels: int) -> None:
+        self.ws, self.writers, self.channels = ws, writers, channels
         self.error: str | None = None
         self.done: dict = {}
         self.latency_ms: list[float] = []
-        self._sent_at: list[int] = []  # model-rate sample index where each sent block begins
+        self._sent_at: list[int] = []  # sample index where each sent block begins
         self._sent_t: list[float] = []
         self._lock = threading.Lock()
         self._received = 0
-        self._written = 0
+        self.written = 0
 
     def sent(self, position: int, t: float) -> None:
         with self._lock:
@@ -167,13 +165,11 @@ class _Receiver:
                         i = bisect.bisect_right(self._sent_at, self._received) - 1
                         self.latency_ms.append(1000 * (now - self._sent_t[i]))
                     self._received += block.shape[1]
-                    self._write(self.back(np.concatenate(list(block), axis=1)))
+                    self._write(np.concatenate(list(block), axis=1))
                     continue
                 reply = _expect(message)
                 if reply.get("type") == "done":
                     self.done = reply
-                    self._write(self.back(np.zeros((0, k * self.channels), np.float32), last=True))
-                    self._pad()
                 else:
                     self.error = f"server: {reply.get('message', reply)}"
                 return
@@ -183,15 +179,10 @@ class _Receiver:
         except Exception as exc:  # a malformed message: stop with its reason
             self.error = f"bad message from the server: {exc}"
 
-    def _write(self, y: np.ndarray) -> None:  # (m, K·C) at the file's rate, trimmed to the input's length
-        y = y[:max(0, self.frames - self._written)]
-        self._written += y.shape[0]
+    def _write(self, y: np.ndarray) -> None:  # (m, K·C)
+        self.written += y.shape[0]
         for i, w in enumerate(self.writers.values()):
             w.write(y[:, i * self.channels:(i + 1) * self.channels])
-
-    def _pad(self) -> None:
-        if self._written < self.frames:
-            self._write(np.zeros((self.frames - self._written, len(self.writers) * self.channels), np.float32))
 
 
 def _encode(x: np.ndarray, dtype: str) -> bytes:

@@ -3,15 +3,17 @@
 Protocol (all binary data little-endian, frames interleaved by channel):
 
 1. The client sends one JSON text message: ``{"channels": 1|2, "dtype": "f32"|"s16", "sample_rate": R,
-   "stems": [...] | "two_stems": "vocals", "wiener_iters": 0, "segment": seconds}`` (all optional; ``sample_rate``,
-   if given, must be the model's; ``segment``, the chunk length and so the latency, defaults to the model's
-   training segment — shorter chunks lower the latency and cost quality).
-2. The server answers ``{"type": "ready", "stems": [...], "sample_rate": R, "channels": C, "dtype": ...,
-   "output_dtype": "f32", "latency_samples": N, "latency_seconds": …, "segment_samples": …,
-   "stride_samples": …}``.
+   "stems": [...] | "two_stems": "vocals", "wiener_iters": 0, "segment": seconds}`` (all optional;
+   ``sample_rate`` defaults to the model's, any other rate from 8 to 192 kHz is resampled on the server both ways;
+   ``segment``, the chunk length and so the latency, defaults to the model's training segment — shorter chunks
+   lower the latency and cost quality).
+2. The server answers ``{"type": "ready", "stems": [...], "sample_rate": R, "model_sample_rate": …,
+   "channels": C, "dtype": ..., "output_dtype": "f32", "latency_samples": N, "latency_seconds": …,
+   "segment_samples": …, "stride_samples": …}`` (sample counts at the stream's rate).
 3. The client sends binary messages of PCM samples, any size (a frame cut between two messages is joined).
 4. The server sends binary messages of separated audio as soon as it is final: float32 ``(K, m, C)``
-   (K stems in the ``ready`` order, m samples, C channels), in order. Sample ``p`` leaves once the input reaches
+   (K stems in the ``ready`` order, m samples at the stream's rate, C channels), in order; all of them together
+   have exactly as many samples as the input. Sample ``p`` leaves once the input reaches
    at most ``p + latency_samples`` (one segment), plus compute time.
 5. The client sends ``{"type": "end"}``; the server sends the last blocks, then ``{"type": "done", "samples": n,
    "audio_seconds": …, "compute_seconds": …, "rtf": …}`` and closes (1000).
@@ -66,13 +68,15 @@ async def serve_stream(websocket: WebSocket, make_separator: Callable[[dict[str,
         await stream_error(websocket, first_line(exc))
         return
     sep = live.separator
+    rate = live.sample_rate
     await websocket.send_json({
-        "type": "ready", "stems": list(live.stems), "sample_rate": sep.sample_rate, "channels": live.channels,
-        "dtype": config.get("dtype", "f32"), "output_dtype": "f32", "latency_samples": live.latency_samples,
-        "latency_seconds": round(live.latency_samples / sep.sample_rate, 4), "segment_samples": sep.segment,
-        "stride_samples": sep.stride})
+        "type": "ready", "stems": list(live.stems), "sample_rate": rate, "model_sample_rate": sep.sample_rate,
+        "channels": live.channels, "dtype": config.get("dtype", "f32"), "output_dtype": "f32",
+        "latency_samples": live.latency_samples, "latency_seconds": round(live.latency_samples / rate, 4),
+        "segment_samples": round(sep.segment * rate / sep.sample_rate),
+        "stride_samples": round(sep.stride * rate / sep.sample_rate)})
     frame = dtype.itemsize * live.channels
-    limit = int(max_seconds * sep.sample_rate)
+    limit = int(max_seconds * rate)
     rest = b""
     try:
         while True:
@@ -97,7 +101,7 @@ async def serve_stream(websocket: WebSocket, make_separator: Callable[[dict[str,
                 await stream_error(websocket, "the stream ended inside a frame")
                 return
             await _send(websocket, await asyncio.to_thread(live.finish))
-            audio = live.samples_in / sep.sample_rate
+            audio = live.samples_in / rate
             await websocket.send_json({"type": "done", "samples": live.samples_out, "audio_seconds": round(audio, 4),
                                        "compute_seconds": round(live.compute_seconds, 4),
                                        "rtf": round(live.compute_seconds / audio, 4) if audio else None})
@@ -130,9 +134,9 @@ def _open(config: dict[str, Any], make_separator: Callable[[dict[str, Any]], Sep
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     sep = make_separator(config)
     rate = config.get("sample_rate", sep.sample_rate)
-    if rate != sep.sample_rate:
-        raise ValueError(f"sample_rate must be {sep.sample_rate} (the model's rate); resample before streaming")
-    return LiveSeparator(sep, int(config.get("channels", 2))), DTYPES[config.get("dtype", "f32")]
+    if isinstance(rate, bool) or not isinstance(rate, int):
+        raise ValueError("sample_rate must be an integer (Hz)")
+    return LiveSeparator(sep, int(config.get("channels", 2)), rate), DTYPES[config.get("dtype", "f32")]
 
 
 def _message_type(text: str | None) -> str | None:
