@@ -47,7 +47,7 @@ def test_upload_separates_like_the_cli(server, tmp_path) -> None:
     assert sorted(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == [f"{x}.wav" for x in
                                                                           ("bass", "drums", "other", "vocals")]
     metrics = httpx.get(s.url + "/metrics").text
-    assert 'tfswa_jobs{state="done"} 1' in metrics and "tfswa_separation_seconds_count 1" in metrics
+    assert 'tfswa_jobs_finished_total{state="done"} 1.0' in metrics and "tfswa_separation_seconds_count 1.0" in metrics
     assert httpx.get(s.url + "/v1/models").json()[0]["name"] == "tfswa-default"
     assert httpx.delete(f"{s.url}/v1/jobs/{job['id']}").status_code == 204
     assert httpx.get(f"{s.url}/v1/jobs/{job['id']}").status_code == 404
@@ -70,7 +70,7 @@ def test_limits_keys_bad_audio_and_path_tricks(server, tmp_path) -> None:
     r = upload(s.url, text, name="../../escape.wav", headers=key)
     assert r.status_code == 202
     job = r.json()
-    assert job["state"] == "failed" and "not a readable audio file" in job["error"]
+    assert job["state"] == "failed" and "could not be decoded as audio" in job["error"]
     assert "\n" not in job["error"] and str(tmp_path) not in job["error"]
     assert job["filename"] == "escape.wav"
     assert not (tmp_path / "escape.wav").exists() and not (tmp_path / "data" / "escape.wav").exists()
@@ -175,14 +175,18 @@ def redis_url(tmp_path):
 def test_two_workers_share_a_redis_queue(server, redis_url, tmp_path) -> None:
     data = tmp_path / "data"
     s = server("--queue", redis_url, "--workers", "0", data=data)
-    workers = [subprocess.Popen([sys.executable, "-m", "tfswa", "worker", "--queue", redis_url, "--data", str(data)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    ports = [free_port() for _ in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-m", "tfswa", "worker", "--queue", redis_url, "--data", str(data),
+                                 "--metrics-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for port in ports]
     try:
         short = tmp_path / "short.wav"
         x, rate = sf.read(DEMO, dtype="float32", frames=44100 * 8)
         sf.write(short, x, rate)
         ids = [upload(s.url, short).json()["id"] for _ in range(6)]
         jobs = [wait(s.url, i, timeout=300) for i in ids]
+        done = [_sample(httpx.get(f"http://127.0.0.1:{p}/").text, 'tfswa_jobs_finished_total{state="done"}')
+                for p in ports]  # each worker process exposes the jobs it finished
     finally:
         for w in workers:
             w.terminate()
@@ -192,7 +196,13 @@ def test_two_workers_share_a_redis_queue(server, redis_url, tmp_path) -> None:
     pids = {w.pid for w in workers}
     ran = {int(j["worker"].split()[1]) for j in jobs}
     assert ran == pids  # both workers took jobs from the one queue
-    assert 'tfswa_jobs{state="done"} 6' in httpx.get(s.url + "/metrics").text
+    assert sum(done) == 6 and all(n > 0 for n in done)
+    assert 'tfswa_uploads_total{state="queued"} 6.0' in httpx.get(s.url + "/metrics").text
+
+
+def _sample(text: str, name: str) -> float:
+    """One sample's value in Prometheus text."""
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 def test_progress_events_over_a_websocket(server) -> None:

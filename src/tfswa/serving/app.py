@@ -1,16 +1,20 @@
-"""The HTTP API (FastAPI): versioned ``/v1`` jobs and batches, ``/healthz``, ``/metrics`` (Prometheus text).
+"""The HTTP API (FastAPI): versioned ``/v1`` jobs and batches, ``/healthz``, ``/metrics`` (Prometheus).
 
 Transport, persistence and limits only: separation is :class:`~tfswa.separator.Separator` through
-:mod:`tfswa.serving.queue`; job records are :mod:`tfswa.serving.jobs`.
+:mod:`tfswa.serving.queue`; job records are :mod:`tfswa.serving.jobs`; who may call what is
+:mod:`tfswa.serving.security`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import secrets
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -18,22 +22,30 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Response, UploadFile, WebSocket
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
 from tfswa import __version__
-from tfswa.errors import first_line
-from tfswa.serving.jobs import STATES, JobStore
-from tfswa.serving.queue import Models, make_huey, queue_length, recover, register
+from tfswa.errors import TfswaError, first_line
+from tfswa.serving.jobs import JobStore
+from tfswa.serving.metrics import CONTENT_TYPE, Metrics
+from tfswa.serving.queue import MAX_ATTEMPTS, Models, make_huey, queue_length, recover, register
+from tfswa.serving.security import HostOriginGuard, default_allowed_hosts, is_open, key_matches
 from tfswa.serving.stream import serve_stream, stream_error, stream_segment
+from tfswa.stems import StemNameError, check_stem_name, check_stem_names
 
 FORMATS = ("wav", "flac", "mp3")
 BITS = ("16", "24", "32f")
 CHUNK = 1 << 20
 STATIC = Path(__file__).parent / "static"
+OPTION_FIELDS = ("model", "stems", "two_stems", "format", "bits", "shifts", "wiener_iters")
+log = logging.getLogger("tfswa.serving")
 
 
 @dataclass(frozen=True)
@@ -51,21 +63,32 @@ class Settings:
     expire_hours: float = 24.0
     max_streams: int = 4
     recover_every_s: float = 30.0
+    max_attempts: int = MAX_ATTEMPTS
+    allow_untrained: bool = False
+    precision: str = "auto"  # model arithmetic: tfswa separate's --precision rule (tfswa.precision)
+    host: str = "127.0.0.1"  # the listening address: it decides the default allowed hosts
+    allowed_hosts: tuple[str, ...] | None = None  # None: default_allowed_hosts(host)
+    allowed_origins: tuple[str, ...] = ()  # besides the server's own origin
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The application; embedded workers (``settings.workers`` threads) start with it."""
+def create_app(settings: Settings, models: Models | None = None) -> FastAPI:
+    """The application; embedded workers (``settings.workers`` threads) start with it. ``models``: an already
+    loaded and checked model (``tfswa serve`` loads it before starting, so a bad ``-m`` is one line)."""
     store = JobStore(settings.data)
     huey = make_huey(settings.data, settings.queue)
-    models = Models(settings.model, settings.backend)
-    task = register(huey, store, models)
+    models = models or Models(settings.model, settings.backend, settings.allow_untrained, settings.precision)
+    metrics = Metrics()
+    task = register(huey, store, models, settings.max_attempts, metrics)
     stop = threading.Event()
     plotting = threading.Lock()
+    streams = {"active": 0}
+    metrics.live("tfswa_queue_length", "Tasks waiting in the queue (-1: unknown).", lambda: queue_length(huey))
+    metrics.live("tfswa_streams_active", "Live streams open now.", lambda: streams["active"])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        models.model()  # load before accepting jobs: a bad -m fails the start, not every job
-        recover(store, huey, task)
+        models.check()  # load before accepting jobs: a bad -m fails the start, not every job
+        recover(store, huey, task, settings.max_attempts, metrics)
         consumer = None
         if settings.workers > 0:
             consumer = huey.create_consumer(workers=settings.workers, worker_type="thread", periodic=False,
@@ -74,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
             consumer.start()
             for signum, handler in handlers.items():  # huey's handlers only serve its own run loop: keep uvicorn's
                 signal.signal(signum, handler)
-        janitor = threading.Thread(target=_janitor, args=(store, huey, task, settings, stop), daemon=True)
+        janitor = threading.Thread(target=_janitor, args=(store, huey, task, settings, metrics, stop), daemon=True)
         janitor.start()
         try:
             yield
@@ -83,14 +106,15 @@ def create_app(settings: Settings) -> FastAPI:
             if consumer is not None:
                 consumer.stop(graceful=True)
 
-    app = FastAPI(title="tfswa", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="tfswa", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Music source separation with TFSWA-UNet models: upload a song, get its stems.")
     app.state.store, app.state.huey, app.state.models, app.state.settings = store, huey, models, settings
+    app.state.metrics = metrics
 
     def key_ok(request: Request) -> bool:
         if settings.api_key is None:
             return True
-        return _key_matches(request.headers, request.query_params, settings.api_key)
+        return key_matches(request.headers, request.query_params, settings.api_key)
 
     def authorised(request: Request) -> None:
         if not key_ok(request):
@@ -100,8 +124,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware("http")
     async def upload_limit(request: Request, call_next):
-        """Refuse before reading the body: first a missing key (401), then a declared size over the limit (413)."""
-        if request.url.path.startswith("/v1/") and not key_ok(request):
+        """Refuse before reading the body: first a missing key (401; every path but the page and ``/healthz``),
+        then a declared size over the limit (413)."""
+        if not is_open(request.url.path) and not key_ok(request):
             return JSONResponse({"detail": "missing or wrong API key (X-API-Key header)"}, status_code=401)
         if request.method == "POST":
             length = request.headers.get("content-length")
@@ -110,14 +135,26 @@ def create_app(settings: Settings) -> FastAPI:
                                                f"{settings.max_upload_mb:g} MB"}, status_code=413)
         return await call_next(request)
 
+    app.add_middleware(HostOriginGuard, hosts=settings.allowed_hosts or default_allowed_hosts(settings.host),
+                       origins=settings.allowed_origins)
+
+    @app.exception_handler(OSError)
+    async def storage_error(request: Request, exc: OSError) -> JSONResponse:
+        """The data folder cannot be written (read-only, full, gone): a clear answer and one log line."""
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = exc.strerror or type(exc).__name__
+        log.warning("%s %s: the data folder cannot be used (%s)", request.method, request.url.path, reason)
+        return JSONResponse({"detail": f"the server cannot store data now ({reason}); try again later"},
+                            status_code=507 if full else 503)
+
     def job_or_404(job_id: str):
         try:
             return store.get(job_id)
         except KeyError:
             raise HTTPException(404, "no such job") from None
 
-    def options(model: str | None, stems: str | None, two_stems: str | None, fmt: str, bits: str, shifts: int,
-                wiener_iters: int) -> dict:
+    def options(model: str | None, stems: str | list | None, two_stems: str | None, fmt: str, bits: str,
+                shifts: int, wiener_iters: int) -> dict:
         served = models.name()
         if model not in (None, "", served, settings.model):
             raise HTTPException(422, f"model {model!r} is not served here (this server runs {served})")
@@ -127,18 +164,39 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(422, f"bits must be one of {', '.join(BITS)}")
         if not 0 <= shifts <= 10 or not 0 <= wiener_iters <= 10:
             raise HTTPException(422, "shifts and wiener_iters must be between 0 and 10")
-        names = tuple(s.strip() for s in stems.split(",") if s.strip()) if stems else None
+        if isinstance(stems, str):
+            stems = [s.strip() for s in stems.split(",") if s.strip()]
+        try:
+            names = check_stem_names(stems, "stems") if stems else None
+            two = check_stem_name(two_stems, "two_stems") if two_stems else None
+        except StemNameError as exc:
+            raise HTTPException(422, first_line(exc)) from None
+        if names and two:
+            raise HTTPException(422, "give stems or two_stems, not both")
         sources = models.model().sources
-        for name in (*(names or ()), *((two_stems,) if two_stems else ())):
+        for name in (*(names or ()), *((two,) if two else ())):
             if name not in sources:
                 raise HTTPException(422, f"unknown stem {name!r}; the model gives {', '.join(sources)}")
-        return {"model": served, "stems": names, "two_stems": two_stems or None, "format": fmt, "bits": bits,
+        return {"model": served, "stems": names, "two_stems": two, "format": fmt, "bits": bits,
                 "shifts": shifts, "wiener_iters": wiener_iters}
 
-    async def accept(upload: UploadFile, opts: dict, batch: str | None = None) -> dict:
-        """Store one upload, check it by decoding, then queue it (or record it as failed)."""
-        from tfswa.audio import AudioError, AudioReader
+    def form_fields(files: str, many: bool):
+        """A dependency refusing unknown form fields and repeated ones (a second ``file`` would be dropped)."""
 
+        async def check(request: Request) -> None:
+            keys = [k for k, _ in (await request.form()).multi_items()]
+            for key in dict.fromkeys(keys):
+                if key not in (files, *OPTION_FIELDS):
+                    raise HTTPException(422, f"unknown form field {key!r}; the fields are {files}"
+                                             f"{' (repeated)' if many else ''}, {', '.join(OPTION_FIELDS)}")
+                if keys.count(key) > 1 and not (many and key == files):
+                    hint = " (one job takes one file: POST /v1/batches takes many 'files')" if key == "file" else ""
+                    raise HTTPException(422, f"{keys.count(key)} {key!r} fields in one upload{hint}")
+
+        return check
+
+    async def accept(upload: UploadFile, opts: dict, batch: str | None = None) -> dict:
+        """Store one upload, check it by decoding its header, then queue it (or record it as failed)."""
         job_id = store.new_id()
         name = os.path.basename(upload.filename or "upload")[:200]
         store.folder(job_id).mkdir(parents=True)
@@ -152,32 +210,37 @@ def create_app(settings: Settings) -> FastAPI:
                         raise HTTPException(413, f"upload larger than the server's limit of "
                                                  f"{settings.max_upload_mb:g} MB")
                     fh.write(block)
-            try:
-                with AudioReader(target) as reader:
-                    seconds = reader.info.frames / reader.info.sample_rate
-            except AudioError as exc:
-                message = first_line(exc).replace(str(target), name)
-                return store.create(job_id, name, opts, state="failed", error=message, batch=batch).public()
+            problem, seconds = await asyncio.to_thread(_inspect, target, name)
+            if problem is not None:
+                metrics.uploads.labels("failed").inc()
+                return store.create(job_id, name, opts, state="failed", error=problem, batch=batch).public()
             if seconds > settings.max_seconds:
                 raise HTTPException(413, f"{name}: {seconds:.0f} s is longer than the server's limit of "
                                          f"{settings.max_seconds:g} s")
+            job = store.create(job_id, name, opts, batch=batch)
+            try:
+                task(job_id)
+            except Exception as exc:  # SQLite read-only or full, Redis down: not the client's mistake
+                log.warning("POST %s: the queue cannot be written (%s)", "/v1/jobs", first_line(exc))
+                raise HTTPException(503, "the server's queue cannot take jobs now; try again later") from None
         except BaseException:
-            store.delete(job_id)
+            with contextlib.suppress(OSError):
+                store.delete(job_id)
             raise
-        job = store.create(job_id, name, opts, batch=batch)
-        task(job_id)
+        metrics.uploads.labels("queued").inc()
         return job.public()
 
-    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(authorised)])
+    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(authorised), Depends(form_fields("file", False))])
     async def create_job(file: UploadFile = File(...), model: str | None = Form(None),  # noqa: B008
                          stems: str | None = Form(None), two_stems: str | None = Form(None),
                          format: str = Form("wav"), bits: str = Form("16"), shifts: int = Form(0),
                          wiener_iters: int = Form(0)) -> dict:
-        """Upload one audio file and queue its separation → the job (state ``queued``, or ``failed`` when the
-        file cannot be decoded)."""
+        """Upload one audio file and queue its separation → the job (state ``queued``, or ``failed`` with the
+        reason when the file cannot be decoded as audio)."""
         return await accept(file, options(model, stems, two_stems, format, bits, shifts, wiener_iters))
 
-    @app.post("/v1/batches", status_code=202, dependencies=[Depends(authorised)])
+    @app.post("/v1/batches", status_code=202,
+              dependencies=[Depends(authorised), Depends(form_fields("files", True))])
     async def create_batch(files: list[UploadFile] = File(...), model: str | None = Form(None),  # noqa: B008
                            stems: str | None = Form(None), two_stems: str | None = Form(None),
                            format: str = Form("wav"), bits: str = Form("16"), shifts: int = Form(0),
@@ -263,11 +326,16 @@ def create_app(settings: Settings) -> FastAPI:
     @app.websocket("/v1/jobs/{job_id}/events")
     async def job_events(websocket: WebSocket, job_id: str) -> None:
         """Push the job record whenever it changes, until it is done, failed or cancelled (then close)."""
-        if settings.api_key is not None and not _key_matches(websocket.headers, websocket.query_params,
-                                                             settings.api_key):
+        if settings.api_key is not None and not key_matches(websocket.headers, websocket.query_params,
+                                                            settings.api_key):
             await _refuse(websocket)
             return
         await websocket.accept()
+        try:
+            store.get(job_id)
+        except KeyError:
+            await websocket.close(code=4404, reason="no such job")  # as REST's 404
+            return
         last = None
         while True:
             try:
@@ -283,13 +351,11 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.sleep(0.25)
         await websocket.close()
 
-    streams = {"active": 0}
-
     @app.websocket("/v1/stream")
     async def live_stream(websocket: WebSocket) -> None:
         """Separate a live stream; the protocol is :mod:`tfswa.serving.stream`'s."""
-        if settings.api_key is not None and not _key_matches(websocket.headers, websocket.query_params,
-                                                             settings.api_key):
+        if settings.api_key is not None and not key_matches(websocket.headers, websocket.query_params,
+                                                            settings.api_key):
             await _refuse(websocket)
             return
         await websocket.accept()
@@ -299,7 +365,7 @@ def create_app(settings: Settings) -> FastAPI:
         streams["active"] += 1
         try:
             await serve_stream(websocket, lambda o: models.separator({**options(
-                o.get("model"), ",".join(o.get("stems") or ()) or None, o.get("two_stems"), "wav", "16", 0,
+                o.get("model"), _stream_stems(o), o.get("two_stems"), "wav", "16", 0,
                 int(o.get("wiener_iters", 0))), "segment": stream_segment(o, models.model())}), settings.max_seconds)
         except HTTPException as exc:
             await stream_error(websocket, str(exc.detail))
@@ -323,30 +389,64 @@ def create_app(settings: Settings) -> FastAPI:
     def healthz() -> dict:
         return {"status": "ok", "version": __version__, "queue": settings.queue or "sqlite"}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        jobs = list(store.all())
-        lines = ["# HELP tfswa_jobs Jobs by state.", "# TYPE tfswa_jobs gauge"]
-        lines += [f'tfswa_jobs{{state="{s}"}} {sum(j.state == s for j in jobs)}' for s in STATES]
-        lines += ["# HELP tfswa_queue_length Tasks waiting in the queue.", "# TYPE tfswa_queue_length gauge",
-                  f"tfswa_queue_length {queue_length(huey)}"]
-        done = [j for j in jobs if j.state == "done" and j.started and j.finished]
-        lines += ["# HELP tfswa_separation_seconds Time spent separating finished jobs.",
-                  "# TYPE tfswa_separation_seconds summary",
-                  f"tfswa_separation_seconds_sum {sum(j.finished - j.started for j in done):.3f}",
-                  f"tfswa_separation_seconds_count {len(done)}",
-                  "# HELP tfswa_audio_seconds Audio separated by finished jobs.", "# TYPE tfswa_audio_seconds counter",
-                  f"tfswa_audio_seconds_total {sum(j.audio_seconds or 0 for j in done):.3f}"]
-        return "\n".join(lines) + "\n"
+    @app.get("/metrics")
+    def get_metrics() -> Response:
+        """Prometheus metrics of this process (counters and histograms of the jobs its workers finished; the
+        queue's length and the open streams read live)."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    def docs_url(request: Request) -> str:
+        key = request.query_params.get("key")  # a browser that opened /docs?key=… passes the key on
+        return "/openapi.json" + (f"?key={quote(key, safe='')}" if key else "")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=docs_url(request), title="tfswa API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(openapi_url=docs_url(request), title="tfswa API")
 
     return app
 
 
-def _key_matches(headers, query, key: str) -> bool:
-    """``X-API-Key`` / ``Authorization: Bearer`` header, or ``?key=`` (for audio, images and WebSockets)."""
-    given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ") \
-        or query.get("key", "")
-    return secrets.compare_digest(given.encode(), key.encode())
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for the server (uvicorn serves it); one line when that cannot be."""
+    if not 1 <= port <= 65535:
+        raise TfswaError(f"--port {port}: expected 1 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TfswaError(f"--host {host!r}: {getattr(exc, 'strerror', None) or first_line(exc)}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise TfswaError(f"cannot listen on {host} port {port}: {exc.strerror or first_line(exc)}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _inspect(path: Path, name: str) -> tuple[str | None, float]:
+    """(why the upload cannot be separated, in the command line's words, or None; its length in seconds)."""
+    from tfswa.audio import AudioError, AudioReader
+
+    try:
+        with AudioReader(path) as reader:
+            return None, reader.info.frames / reader.info.sample_rate
+    except AudioError as exc:
+        return first_line(exc).replace(str(path), name), 0.0
+
+
+def _stream_stems(config: dict[str, Any]) -> list[str] | None:
+    """A stream's ``stems`` setting: a list of names (or absent)."""
+    stems = config.get("stems")
+    if stems is not None and not (isinstance(stems, list) and all(isinstance(s, str) for s in stems)):
+        raise ValueError('stems must be a list of stem names, e.g. ["vocals", "drums"]')
+    return stems
 
 
 async def _refuse(websocket: WebSocket) -> None:
@@ -369,7 +469,7 @@ def _zip_response(files: list[tuple[str, Path]], name: str) -> FileResponse:
                         background=BackgroundTask(os.unlink, tmp))
 
 
-def _janitor(store: JobStore, huey, task, settings: Settings, stop: threading.Event) -> None:
+def _janitor(store: JobStore, huey, task, settings: Settings, metrics: Metrics, stop: threading.Event) -> None:
     """While the server runs: enqueue again the jobs of workers that died (every ``recover_every_s``) and delete
     expired results (every tenth of the expiry time, at most every 10 minutes)."""
     max_age = settings.expire_hours * 3600
@@ -377,7 +477,7 @@ def _janitor(store: JobStore, huey, task, settings: Settings, stop: threading.Ev
     last_expire = time.monotonic()
     while not stop.wait(min(settings.recover_every_s, expire_every)):
         with contextlib.suppress(Exception):  # a storage hiccup must not end the loop; the next turn retries
-            recover(store, huey, task)
+            recover(store, huey, task, settings.max_attempts, metrics)
         if time.monotonic() - last_expire >= expire_every:
             last_expire = time.monotonic()
             with contextlib.suppress(OSError):

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tfswa.atomic import atomic_write_text
+from tfswa.audio import AUDIO_EXTENSIONS
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "cancelled")
 ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 HEARTBEAT_S = 10.0  # a running job's claim is renewed this often
 CLAIM_STALE_S = 120.0  # another host's claim not renewed for this long is its dead worker's
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".m4a", ".aac", ".mp4"}
 
 
 @dataclass
@@ -88,7 +88,7 @@ class JobStore:
     def input_path(self, job_id: str, filename: str) -> Path:
         """Where the upload is stored: ``input`` + the client's suffix when it is a known audio suffix."""
         suffix = Path(filename).suffix.lower()
-        return self.folder(job_id) / f"input{suffix if suffix in AUDIO_SUFFIXES else '.bin'}"
+        return self.folder(job_id) / f"input{suffix if suffix in AUDIO_EXTENSIONS else '.bin'}"
 
     def uploaded(self, job_id: str) -> Path | None:
         folder = self.folder(job_id)
