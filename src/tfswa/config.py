@@ -7,16 +7,19 @@ beside the weights. Tuples are stored as lists and restored as tuples.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from tfswa.stems import FOUR_STEMS
+from tfswa.stems import FOUR_STEMS, check_stem_names
 
 T = TypeVar("T")
 
 DEFAULT_SOURCES: tuple[str, ...] = FOUR_STEMS
+MAX_FRAMES = 8192  # longest segment in STFT frames a config may name (a model config or an export's min_frames)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class STFTConfig:
     hop_length: int = 512
     sample_rate: int = 44100
     center: bool = True
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _check(self.hop_length <= self.n_fft, "hop_length cannot exceed n_fft")
 
     @property
     def n_bins(self) -> int:
@@ -42,6 +49,7 @@ class STFTConfig:
 
 MaskActivation = Literal["sigmoid", "relu", "softmax"]
 MagnitudeActivation = Literal["relu", "softplus"]
+OutputKind = Literal["mask", "magnitude"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,13 @@ class TFSWAUNetConfig:
     segment_frames: int = 256
     stft: STFTConfig = field(default_factory=STFTConfig)
 
+    @property
+    def output_kind(self) -> OutputKind:
+        """What the core returns per source: always a mask of the mixture STFT."""
+        return "mask"
+
     def __post_init__(self) -> None:
+        check_fields(self)
         _check(len(self.dims) == len(self.depths) >= 2, "dims and depths need the same length (at least 2)")
         _check(all(d % self.num_heads == 0 for d in self.dims), "every dim must be divisible by num_heads")
         _check(len(self.sources) >= 1 and len(set(self.sources)) == len(self.sources), "sources must be unique")
@@ -78,8 +92,9 @@ class TFSWAUNetConfig:
 class TFSWAResUNetConfig:
     """Published architecture (DESIGN §1b): residual conv U-Net with TFSWA modules in the bottleneck.
 
-    The core predicts source magnitudes directly. ``channels`` lists the encoder widths after the sub-band input;
-    ``channels[-1]`` is the bottleneck width.
+    The core predicts source magnitudes directly (``output="magnitude"``, the paper; ``output_activation`` keeps
+    them >= 0) or a sigmoid mask of the mixture STFT (``output="mask"``). ``channels`` lists the encoder widths
+    after the sub-band input; ``channels[-1]`` is the bottleneck width.
     """
 
     sources: tuple[str, ...] = ("vocals",)
@@ -94,11 +109,18 @@ class TFSWAResUNetConfig:
     shift_size: tuple[int, int] = (2, 2)
     mlp_ratio: float = 2.0
     output_activation: MagnitudeActivation = "relu"
+    output: OutputKind = "magnitude"
     gradient_checkpointing: bool = False
     segment_frames: int = 301
     stft: STFTConfig = field(default_factory=lambda: STFTConfig(n_fft=2048, hop_length=441))
 
+    @property
+    def output_kind(self) -> OutputKind:
+        return self.output
+
     def __post_init__(self) -> None:
+        check_fields(self)
+        _check(self.output in ("magnitude", "mask"), "output must be magnitude or mask")
         _check(self.n_bins_kept % self.num_bands == 0, "n_bins_kept must be divisible by num_bands")
         _check(self.n_bins_kept <= self.stft.n_bins, "n_bins_kept cannot exceed the STFT's bins")
         band = self.n_bins_kept // self.num_bands
@@ -115,6 +137,67 @@ ModelConfig = TFSWAUNetConfig | TFSWAResUNetConfig
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
+
+
+# Allowed range of every number a model or STFT config holds (for tuples: of each element), checked before any
+# model is built, so that a config.json with absurd numbers is one error line rather than an allocator failure.
+RANGES: dict[str, tuple[float, float]] = {
+    "n_fft": (16, 65536), "hop_length": (1, 65536), "sample_rate": (8000, 384000), "audio_channels": (1, 2),
+    "dims": (1, 2048), "depths": (0, 64), "channels": (1, 2048), "num_heads": (1, 256), "window_size": (1, 256),
+    "shift_size": (0, 255), "mlp_ratio": (0.125, 64), "stem_kernel": (1, 31), "segment_frames": (2, MAX_FRAMES),
+    "num_bands": (1, 64), "n_bins_kept": (1, 32769), "res_modules": (0, 64), "bottleneck_modules": (0, 64),
+}
+MAX_LEVELS = 8  # longest dims / depths / channels tuple
+MAX_SOURCES = 32
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_fields(config: Any) -> None:
+    """Refuse field values of the wrong type or outside :data:`RANGES` (ValueError naming the field).
+
+    Integers must be ints (not floats such as ``1e9`` or bools), floats finite, literals one of their choices,
+    ``sources`` plain unique stem names (:func:`tfswa.stems.check_stem_names`).
+    """
+    hints = _hints(type(config))
+    for f in dataclasses.fields(config):
+        name, value, hint = f.name, getattr(config, f.name), hints[f.name]
+        if name == "sources":
+            _check(isinstance(value, tuple) and 1 <= len(value) <= MAX_SOURCES,
+                   f"sources must be a list of 1 to {MAX_SOURCES} stem names")
+            check_stem_names(value, "source")
+            continue
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if dataclasses.is_dataclass(hint):
+            _check(isinstance(value, hint), f"{name} must be a {hint.__name__}")
+        elif origin is Literal:
+            _check(value in args, f"{name} must be one of {', '.join(map(str, args))}, got {value!r}")
+        elif origin is tuple:
+            size = len(args) if Ellipsis not in args else None
+            _check(isinstance(value, tuple) and (len(value) == size if size else 1 <= len(value) <= MAX_LEVELS),
+                   f"{name} must be a list of {size or f'1 to {MAX_LEVELS}'} numbers, got {value!r}")
+            for item in value:
+                _check_number(name, item, args[0])
+        else:
+            _check_number(name, value, hint)
+
+
+def _check_number(name: str, value: Any, hint: Any) -> None:
+    if hint is bool:
+        _check(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
+        return
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer, got {value!r}")
+    elif hint is float:
+        _check(isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+               f"{name} must be a finite number, got {value!r}")
+    else:
+        return
+    low, high = RANGES.get(name, (-math.inf, math.inf))
+    _check(low <= value <= high, f"{name} = {value!r} is out of range [{low:g}, {high:g}]")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -100,6 +100,31 @@ def test_resunet_outputs_nonnegative_magnitudes_and_zero_top_bins():
     assert y[..., model.config.n_bins_kept:].abs().sum() == 0
 
 
+def test_resunet_mask_output_is_a_bounded_mask_the_pipeline_multiplies():
+    """``output: mask``: sigmoid masks in [0, 1] (top bins 0) that multiply the mixture STFT, config round trip."""
+    from tfswa.pipeline import source_spectrograms
+
+    model = create_model("tfswa-resunet-tiny", output="mask").eval()
+    assert model.output_kind == "mask" and create_model("tfswa-resunet-tiny").output_kind == "magnitude"
+    assert from_dict(type(model.config), to_dict(model.config)).output == "mask"
+    with torch.no_grad():
+        y = model(_input(model, 24))
+        assert 0 <= y.min() and y.max() <= 1 and y[..., model.config.n_bins_kept:].abs().sum() == 0
+        mixture = torch.randn(1, 2, 8000)
+        est, spec = source_spectrograms(model, mixture)
+        mask = model(spec.abs().transpose(-1, -2)).transpose(-1, -2)
+    torch.testing.assert_close(est, mask * spec[:, None])
+    with pytest.raises(ValueError, match="output must be"):
+        create_model("tfswa-resunet-tiny", output="logits")
+
+
+def test_resunet_presets_grow_in_size():
+    """small < medium < base (the sizes of the recipe study), all 4-stem with the same STFT."""
+    with torch.device("meta"):
+        sizes = [count_parameters(create_model(f"tfswa-resunet-{s}")) for s in ("small", "medium", "base")]
+    assert sizes[0] < 0.6e6 < sizes[1] < 1.5e6 < 2e6 < sizes[2] < 4e6
+
+
 def test_resunet_rejects_wrong_bins():
     model = create_model("tfswa-resunet-tiny")
     with pytest.raises(ValueError, match="expected"):

@@ -338,3 +338,66 @@ def test_ema_warms_up_instead_of_keeping_the_initial_weights():
     # a plain 0.999 EMA would still hold 82 % of step 1's value; the warmed-up one tracks the recent weights
     assert 170 < ema.module.weight.item() < 200
     assert ema.module.num_batches_tracked.item() == 200
+
+
+def test_fit_stopped_early_and_continued_equals_one_fit(corpus: Path, tmp_path: Path):
+    """``fit(stop_at=k)`` then ``fit()`` (how the recipe study scores a run at ⅓ and ⅔) == one ``fit()``."""
+    from tfswa.training.trainer import Trainer
+
+    states = []
+    for name, stops in (("one", [None]), ("parts", [2, 3, None])):
+        cfg = load_config(None, [*_common(corpus, tmp_path / name), "trainer.max_steps=5", "trainer.precision=fp32"])
+        trainer = Trainer(cfg, tmp_path / name, log=lambda _line: None)
+        try:
+            for stop in stops:
+                trainer.fit(stop_at=stop)
+                if stop is not None:
+                    assert trainer.step == stop and _state(tmp_path / name)["step"] == stop
+        finally:
+            trainer.close()
+        states.append(_state(tmp_path / name))
+    assert states[0]["step"] == states[1]["step"] == 5
+    for k in states[0]["model"]:
+        assert torch.equal(states[0]["model"][k], states[1]["model"][k]), k
+
+
+def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, capsys):
+    """``model.init_from`` starts a new run from a model's weights (not its optimizer or step); a model of another
+    shape, stems or architecture is refused in one line."""
+    from tfswa.checkpoint import save_model
+    from tfswa.training.trainer import InitError, Trainer
+
+    source = create_model("tfswa-resunet-tiny", STEMS)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01)
+    source.training_steps = 7
+    save_model(source, tmp_path / "src")
+    cfg = load_config(None, [*_common(corpus, tmp_path / "run"), "model.preset=tfswa-resunet-tiny",
+                             f"model.init_from={tmp_path / 'src'}"])
+    lines: list[str] = []
+    trainer = Trainer(cfg, tmp_path / "run", log=lines.append)
+    try:
+        assert trainer.step == 0
+        for k, v in source.state_dict().items():
+            assert torch.equal(trainer.model.state_dict()[k], v), k
+        assert any("initialised from" in line and "7 steps" in line for line in lines)
+    finally:
+        trainer.close()
+    bad = [("model.overrides.channels=[8,12,16,24,40]", "another shape"),
+           ("model.sources=[vocals,accompaniment]", "for vocals, drums, bass, other"),
+           ("model.preset=tfswa-unet-tiny", "is a tfswa-resunet")]
+    for i, (override, message) in enumerate(bad):
+        cfg = load_config(None, [*_common(corpus, tmp_path / f"bad{i}"), "model.preset=tfswa-resunet-tiny",
+                                 f"model.init_from={tmp_path / 'src'}", override])
+        with pytest.raises(InitError, match=message):
+            Trainer(cfg, tmp_path / f"bad{i}", log=lambda _line: None)
+    with pytest.raises(InitError, match="no such model"):
+        Trainer(load_config(None, [*_common(corpus, tmp_path / "bad9"), "model.preset=tfswa-resunet-tiny",
+                                   f"model.init_from={tmp_path / 'nothing'}"]), tmp_path / "bad9")
+    # the command line: one line, exit 2
+    capsys.readouterr()
+    assert main(["train", *_common(corpus, tmp_path / "cli"), "model.preset=tfswa-resunet-tiny",
+                 f"model.init_from={tmp_path / 'src'}", "model.overrides.channels=[8,12,16,24,40]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another shape" in err[0]

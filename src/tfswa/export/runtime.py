@@ -15,7 +15,7 @@ import torch
 
 from tfswa.config import ModelConfig
 from tfswa.errors import TfswaError
-from tfswa.models import ARCHITECTURES, SpectrogramCore
+from tfswa.models import SpectrogramCore
 
 BACKENDS = ("auto", "torch", "onnxruntime", "torch-export")
 FORMAT_BACKEND = {"onnx": "onnxruntime", "pt2": "torch-export"}
@@ -46,7 +46,6 @@ class ExportedCore(SpectrogramCore):
     def __init__(self, architecture: str, config: ModelConfig, path: Path, export: dict[str, Any]) -> None:
         super().__init__(config)
         self.architecture = architecture
-        self.output_kind = ARCHITECTURES[architecture][0].output_kind
         self.path = path
         self.export = export
         self.min_frames = int(export.get("min_frames", 1))

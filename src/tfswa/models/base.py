@@ -8,22 +8,20 @@ A core maps a mixture magnitude spectrogram ``(B, C, T, F)`` to ``(B, S, C, T, F
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tfswa.config import ModelConfig, STFTConfig
+from tfswa.config import ModelConfig, OutputKind, STFTConfig
 
-OutputKind = Literal["mask", "magnitude"]
+__all__ = ["OutputKind", "SpectrogramCore", "ceil_div"]
 
 
 class SpectrogramCore(nn.Module):
     """Base class: holds the config and the metadata that travel with the weights."""
 
     architecture: str = ""
-    output_kind: OutputKind = "mask"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -34,6 +32,11 @@ class SpectrogramCore(nn.Module):
     @property
     def sources(self) -> tuple[str, ...]:
         return self.config.sources
+
+    @property
+    def output_kind(self) -> OutputKind:
+        """``mask`` (multiplies the mixture STFT) or ``magnitude`` (takes the mixture phase), from the config."""
+        return self.config.output_kind
 
     @property
     def stft(self) -> STFTConfig:

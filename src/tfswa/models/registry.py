@@ -70,6 +70,26 @@ PRESETS: dict[str, Preset] = {
         ),
         DEFAULT_SOURCES,
     ),
+    "tfswa-resunet-medium": Preset(
+        "tfswa-resunet-medium", "tfswa-resunet",
+        "Medium TFSWA-ResUNet (about 2x small): channels 24-32-48-64-96, n_fft 1024, 2 s chunks",
+        lambda s: TFSWAResUNetConfig(
+            sources=s, channels=(24, 32, 48, 64, 96), res_modules=1, bottleneck_modules=2, num_heads=4,
+            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
+            stft=STFTConfig(n_fft=1024, hop_length=256),
+        ),
+        DEFAULT_SOURCES,
+    ),
+    "tfswa-resunet-base": Preset(
+        "tfswa-resunet-base", "tfswa-resunet",
+        "Base TFSWA-ResUNet (about 4x small): channels 24-40-64-96-128, n_fft 1024, 2 s chunks",
+        lambda s: TFSWAResUNetConfig(
+            sources=s, channels=(24, 40, 64, 96, 128), res_modules=1, bottleneck_modules=2, num_heads=4,
+            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
+            stft=STFTConfig(n_fft=1024, hop_length=256),
+        ),
+        DEFAULT_SOURCES,
+    ),
 }
 
 

@@ -15,14 +15,13 @@ from tfswa.models.base import SpectrogramCore, ceil_div
 
 
 class TFSWAResUNet(SpectrogramCore):
-    """Mixture magnitude ``(B, C, T, F)`` → source magnitudes ``(B, S, C, T, F)``, any T.
+    """Mixture magnitude ``(B, C, T, F)`` → source magnitudes (or masks) ``(B, S, C, T, F)``, any T.
 
     The first ``n_bins_kept`` bins are split into K sub-bands stacked as channels; frames are zero-padded to
     a multiple of ``2**levels`` and cropped back; the dropped top bins are returned as zeros.
     """
 
     architecture = "tfswa-resunet"
-    output_kind = "magnitude"
 
     def __init__(self, config: TFSWAResUNetConfig) -> None:
         super().__init__(config)
@@ -54,7 +53,7 @@ class TFSWAResUNet(SpectrogramCore):
         return 2 ** len(self.config.channels) * self.config.window_size[0] + 1
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
-        """``mag``: (B, C, T, F) mixture magnitude → source magnitudes (B, S, C, T, F)."""
+        """``mag``: (B, C, T, F) mixture magnitude → source magnitudes or masks (B, S, C, T, F)."""
         cfg = self.config
         b, c, t, f = mag.shape
         if f < cfg.n_bins_kept or c != cfg.audio_channels:
@@ -85,5 +84,8 @@ class TFSWAResUNet(SpectrogramCore):
         # head: (B, S·C·K, Tp, F'/K) → (B, S, C, T, F)
         x = crop(x, 2, t).reshape(b * len(cfg.sources), c * cfg.num_bands, t, -1)
         x = merge_bands(x, cfg.num_bands).view(b, len(cfg.sources), c, t, cfg.n_bins_kept)
-        x = F.relu(x) if cfg.output_activation == "relu" else F.softplus(x)
+        if cfg.output == "mask":
+            x = torch.sigmoid(x)
+        else:
+            x = F.relu(x) if cfg.output_activation == "relu" else F.softplus(x)
         return F.pad(x, (0, f - cfg.n_bins_kept))

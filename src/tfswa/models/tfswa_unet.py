@@ -41,7 +41,6 @@ class TFSWAUNet(SpectrogramCore):
     """
 
     architecture = "tfswa-unet"
-    output_kind = "mask"
 
     def __init__(self, config: TFSWAUNetConfig) -> None:
         super().__init__(config)

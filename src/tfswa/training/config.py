@@ -24,6 +24,7 @@ class ModelSection:
     sources: tuple[str, ...] = FOUR_STEMS
     gradient_checkpointing: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {channels: 32}
+    init_from: str = ""  # a model directory or bundled name whose weights start a new run (same shapes only)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from tfswa.checkpoint import save_model
 from tfswa.data.dataset import SegmentDataset, StepSampler
 from tfswa.data.tracks import Track, check_sources, find_tracks, split_tracks, target_from_stems
 from tfswa.dsp.stft import stft
+from tfswa.errors import TfswaError, first_line
 from tfswa.evaluation.metrics import usdr
 from tfswa.models import create_model
 from tfswa.models.base import SpectrogramCore
@@ -39,6 +40,12 @@ from tfswa.training.config import TrainConfig, to_yaml
 from tfswa.training.losses import SeparationLoss
 
 CHECKPOINT = "checkpoint.pt"
+
+
+class InitError(TfswaError, ValueError):
+    """``model.init_from`` names weights that cannot start this run."""
+
+
 NO_DECAY_WORDS = ("norm", "bias", "relative_position", "pos_embed")
 
 
@@ -127,6 +134,8 @@ class Trainer:
         self.model: SpectrogramCore = create_model(cfg.model.preset, tuple(cfg.model.sources), **overrides)
         if self.dist.world > 1 and t.sync_batchnorm and self.device.type == "cuda":  # (SyncBatchNorm: GPU only)
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        if cfg.model.init_from and not resume:
+            self.init_from(cfg.model.init_from)
         self.model.to(self.device)
         self.sources = self.model.sources
         self.sr = self.model.sample_rate
@@ -165,6 +174,34 @@ class Trainer:
         if resume:
             self.load_checkpoint()
 
+    def init_from(self, name_or_dir: str) -> None:
+        """Start from the weights of a model directory or bundled model (weights only: a fresh optimizer,
+        schedule and step count). Refuses, in one line, a model of another architecture, stems or shape."""
+        from tfswa.checkpoint import CheckpointError, load_model, model_path
+
+        path = model_path(name_or_dir)
+        if path is None:
+            raise InitError(f"model.init_from: {name_or_dir}: no such model directory or bundled model")
+        try:
+            source = load_model(path, backend="torch")
+        except Exception as exc:  # CheckpointError, BackendError (an exported model), a broken config
+            raise InitError(f"model.init_from: {path}: {first_line(exc)}") from None
+        if source.architecture != self.model.architecture or source.sources != self.model.sources:
+            raise InitError(f"model.init_from: {path} is a {source.architecture} for {', '.join(source.sources)}; "
+                            f"this run trains a {self.model.architecture} for {', '.join(self.model.sources)}")
+        own, theirs = self.model.state_dict(), source.state_dict()
+        bad = sorted(k for k in set(own) | set(theirs) if k not in own or k not in theirs
+                     or own[k].shape != theirs[k].shape)
+        if bad or source.config.output_kind != self.model.config.output_kind:
+            what = f"tensor {bad[0]}" if bad else "output kind"
+            raise InitError(f"model.init_from: {path} has another shape than {self.cfg.model.preset} with these "
+                            f"overrides ({what} differs)")
+        try:
+            self.model.load_state_dict(theirs, strict=True)
+        except CheckpointError as exc:  # pragma: no cover - shapes were checked above
+            raise InitError(str(exc)) from None
+        self.log(f"initialised from {path} ({source.training_steps} steps)")
+
     # -- one optimisation step -----------------------------------------------------------------------------------
     def compute_loss(self, sources: torch.Tensor, mixture: torch.Tensor, index: torch.Tensor
                      ) -> tuple[torch.Tensor, dict]:
@@ -192,8 +229,11 @@ class Trainer:
         return x
 
     # -- loop ------------------------------------------------------------------------------------------------------
-    def fit(self) -> dict:
+    def fit(self, stop_at: int | None = None) -> dict:
+        """Train to ``trainer.max_steps`` (or stop early at step ``stop_at``, with a checkpoint, to be continued by
+        another ``fit`` call exactly as a resumed run would)."""
         t = self.cfg.trainer
+        last = min(t.max_steps, stop_at) if stop_at is not None else t.max_steps
         sampler = StepSampler(t.batch_size, t.accumulate, self.step, t.max_steps, self.dist.rank, self.dist.world)
         loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.data.workers,
                             pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
@@ -207,7 +247,7 @@ class Trainer:
         epoch_losses: list[float] = []
         epoch_start = time.perf_counter()
         bar = self._bar()
-        while self.step < t.max_steps and not stop:
+        while self.step < last and not stop:
             self.net.train()
             terms_sum: dict[str, float] = {}
             total = 0.0
@@ -257,7 +297,7 @@ class Trainer:
                 self._summary(record)
                 epoch_losses, epoch_start = [], time.perf_counter()
                 bar = self._bar() if self.step < t.max_steps else None
-            if end_of_epoch or self.step % t.checkpoint_every_steps == 0:
+            if end_of_epoch or self.step % t.checkpoint_every_steps == 0 or self.step == last:
                 self.save_checkpoint()
         if bar is not None:
             bar.close()
