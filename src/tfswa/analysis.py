@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tfswa.models import SpectrogramCore, build_model
+from tfswa.config import MAX_FRAMES
+from tfswa.models import ARCHITECTURES, SpectrogramCore, build_model
 
 
 def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -24,13 +25,20 @@ def _sdpa_mapping() -> dict[Any, Any]:
     return {getattr(ops, n): _sdpa_flops for n in names if hasattr(ops, n)}
 
 
+def check_frames(frames: int) -> int:
+    """``frames`` if it is a frame count a segment may have (2 to :data:`~tfswa.config.MAX_FRAMES`), else ValueError."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= MAX_FRAMES:
+        raise ValueError(f"--frames must be an integer between 2 and {MAX_FRAMES}, got {frames!r}")
+    return frames
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
 def segment_seconds(model: SpectrogramCore, frames: int | None = None) -> float:
     """Seconds of audio that ``frames`` STFT frames cover (default: the model's training segment)."""
-    frames = frames or model.config.segment_frames
+    frames = model.config.segment_frames if frames is None else check_frames(frames)
     return (frames - 1) * model.stft.hop_length / model.stft.sample_rate
 
 
@@ -39,7 +47,9 @@ def count_flops(model: SpectrogramCore, frames: int | None = None, device: str =
 
     By default the count runs on a weightless copy on the ``meta`` device: shapes only, no arithmetic.
     """
-    frames = frames or model.config.segment_frames
+    frames = model.config.segment_frames if frames is None else check_frames(frames)
+    if device == "meta" and model.architecture not in ARCHITECTURES:  # a bag: count its members for real
+        device = next((p.device.type for p in model.parameters()), "cpu")
     if device == "meta":
         with torch.device("meta"):
             model = build_model(model.architecture, model.config)
@@ -56,7 +66,7 @@ def count_flops(model: SpectrogramCore, frames: int | None = None, device: str =
 
 def describe(model: SpectrogramCore, frames: int | None = None) -> dict[str, Any]:
     """Summary used by ``tfswa info``: parameters per stage, GFLOPs per second of audio, shapes."""
-    frames = frames or model.config.segment_frames
+    frames = model.config.segment_frames if frames is None else check_frames(frames)
     if hasattr(model, "export"):  # an exported core: no PyTorch modules to count
         c, f, s = model.config.audio_channels, model.stft.n_bins, len(model.sources)
         return {"architecture": model.architecture, "preset": model.preset, "sources": list(model.sources),

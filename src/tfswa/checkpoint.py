@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from tfswa import __version__
 from tfswa.atomic import atomic_path, atomic_write_bytes
-from tfswa.config import ModelConfig, STFTConfig, from_dict, to_dict
+from tfswa.config import MAX_FRAMES, ModelConfig, STFTConfig, from_dict, to_dict
 from tfswa.errors import TfswaError
 from tfswa.models import ARCHITECTURES, PRESETS, SpectrogramCore, build_model, create_model
 from tfswa.pretrained import bundled_models
@@ -108,12 +108,46 @@ def config_from_dict(data: dict[str, Any]) -> tuple[str, ModelConfig]:
     if architecture not in ARCHITECTURES:
         raise CheckpointError(f"unknown architecture {architecture!r}")
     _, config_cls = ARCHITECTURES[architecture]
-    try:
+    steps = data.get("training_steps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise CheckpointError(f"invalid model config: training_steps must be an integer >= 0, got {steps!r}")
+    try:  # every name and number is checked (tfswa.config.check_fields) before anything is built
         stft = from_dict(STFTConfig, {**data["stft"], "sample_rate": data["sample_rate"]})
         config = from_dict(config_cls, {**data["model"], "sources": data["sources"], "stft": stft})
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise CheckpointError(f"invalid model config: no {exc} entry") from exc
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"invalid model config: {exc}") from exc
     return architecture, config
+
+
+EXPORT_FILES = {"onnx": "model.onnx", "pt2": "model.pt2"}
+
+
+def export_file(directory: Path, export: object) -> Path:
+    """The exported file a ``config.json`` ``export`` section names, checked: a known format, its file name
+    (nothing outside the model directory is ever opened), and ``min_frames`` within range."""
+    if not isinstance(export, dict):
+        raise CheckpointError(f"{directory / CONFIG}: invalid export section (expected an object)")
+    fmt = export.get("format")
+    if fmt not in EXPORT_FILES:
+        raise CheckpointError(f"{directory / CONFIG}: unknown export format {fmt!r} "
+                              f"(known: {', '.join(EXPORT_FILES)})")
+    name = export.get("file")
+    if name != EXPORT_FILES[fmt]:
+        shown = name if isinstance(name, str) and len(name) <= 64 else "…"
+        raise CheckpointError(f"{directory / CONFIG}: export file {shown!r} refused: a {fmt} export is "
+                              f"{EXPORT_FILES[fmt]!r} inside the model directory")
+    frames = export.get("min_frames", 1)
+    if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_FRAMES:
+        raise CheckpointError(f"{directory / CONFIG}: export min_frames must be an integer in [1, {MAX_FRAMES}], "
+                              f"got {frames!r}")
+    path = directory / name
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no {name}")
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise CheckpointError(f"{path}: refused: a link to a file outside the model directory")
+    return path
 
 
 def model_from_config(data: dict[str, Any]) -> SpectrogramCore:
@@ -179,6 +213,14 @@ def load_model_dir(directory: str | os.PathLike[str], backend: str = "auto",
 
     directory = Path(directory)
     data = read_config(directory)
+    if "bag" in data:  # a model bag: member models and per-stem weights (tfswa.bag)
+        from tfswa.bag import load_bag
+
+        return load_bag(directory, data, backend, threads)
+    try:  # names and numbers checked before anything else is opened or built
+        config_from_dict(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{directory / CONFIG}: {exc}") from None
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     export = data.get("export")
@@ -187,11 +229,9 @@ def load_model_dir(directory: str | os.PathLike[str], backend: str = "auto",
         how = ("export it first: tfswa export MODEL -o DIR" + (" --format pt2" if backend == "torch-export" else "")
                if held == "torch" else "use the source model directory")
         raise BackendError(f"{directory} holds a {held} model; backend {backend} needs another file ({how})")
-    if isinstance(export, dict):
+    if export is not None:
         architecture, config = config_from_dict(data)
-        path = directory / str(export.get("file", ""))
-        if not path.is_file():
-            raise CheckpointError(f"{directory}: no {export.get('file')}")
+        path = export_file(directory, export)
         if sha256(path) != export.get("sha256"):
             raise CheckpointError(f"{path}: checksum does not match {CONFIG}: the file was changed or damaged, "
                                   "refusing to run it")

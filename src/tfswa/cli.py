@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tfswa import __version__
 from tfswa.errors import TfswaError, first_line
@@ -23,16 +26,51 @@ class UserError(TfswaError):
 
 
 def _sources(text: str) -> tuple[str, ...]:
+    from tfswa.stems import check_stem_names
+
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of stem names")
-    return names
+    try:
+        return check_stem_names(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _make_dir(path: Path, option: str) -> list[Path]:
+    """Create the output folder ``path`` (and missing parents) and check that files can be written in it, before
+    any work; returns the folders created (for :func:`_remove_empty` after a failure). One-line errors."""
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        _remove_empty(missing)
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or first_line(exc)})") from None
+    return missing
+
+
+def _remove_empty(made: Sequence[Path]) -> None:
+    """Remove the folders this run created that stayed empty (deepest first; a folder with files stays)."""
+    for top in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        if top.is_dir():
+            for folder in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda p: len(p.parts),
+                                 reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            with contextlib.suppress(OSError):
+                top.rmdir()
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from tfswa.analysis import describe
+    from tfswa.analysis import check_frames, describe
     from tfswa.checkpoint import load_model
 
+    if args.frames is not None:
+        check_frames(args.frames)  # before loading anything
     model = load_model(args.model)
     info = describe(model, args.frames)
     if args.json:
@@ -41,6 +79,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model         {args.model}  ({info['architecture']}, preset {info['preset']})")
     print(f"sources       {', '.join(info['sources'])}  (output: {info['output_kind']})")
     print(f"trained steps {info['training_steps']}")
+    if model.architecture == "bag":
+        from tfswa.bag import describe_bag
+
+        bag = describe_bag(model)
+        if bag["extra_stems"]:
+            print(f"extra stems   {', '.join(bag['extra_stems'])}  (by name, or --two-stems)")
+        for m in bag["members"]:
+            weights = ", ".join(f"{k} {v:g}" for k, v in m["weights"].items())
+            print(f"member        {m['model']}: {weights}  ({m['training_steps']} steps)")
     print(f"STFT          n_fft {info['n_fft']}, hop {info['hop_length']}, {info['sample_rate']} Hz")
     print(f"input         {tuple(info['input_shape'])}  (batch, channels, frames, bins)")
     print(f"output        {tuple(info['output_shape'])}  (batch, sources, channels, frames, bins)")
@@ -64,16 +111,22 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import torch
 
-    from tfswa.checkpoint import read_config
+    from tfswa.checkpoint import load_model, read_config
     from tfswa.models import PRESETS, create_model
-    from tfswa.pretrained import DEFAULT, bundled_models
+    from tfswa.pretrained import DEFAULT, SPECIALISTS, bundled_models
 
     bundled = []
     for name, folder in bundled_models().items():
         cfg = read_config(folder)
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        kind = ("bag of " + ", ".join(m.get("model", "?") for m in cfg["bag"].get("members", []))
+                if isinstance(cfg.get("bag"), dict) else cfg.get("preset") or "")
+        role = next((f"--two-stems {stem}" for stem, n in SPECIALISTS.items() if n == name), "")
         bundled.append({"name": name, "default": name == DEFAULT, "path": str(folder), "preset": cfg.get("preset"),
-                        "sources": cfg["sources"], "training_steps": cfg.get("training_steps", 0),
+                        "kind": kind, "role": role or ("default" if name == DEFAULT else ""),
+                        "sources": cfg["sources"],
+                        "training_steps": (load_model(folder).training_steps if "bag" in cfg
+                                           else cfg.get("training_steps", 0)),
                         "size_mb": round(size / 1e6, 2)})
     presets = []
     for name, preset in PRESETS.items():
@@ -89,8 +142,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         if m is None:
             print("  (none installed)")
             continue
-        print(f"  {'*' if m['default'] else ' '} {m['name']:<22}{m['preset'] or '':<22}{m['training_steps']:>7} steps"
-              f"  {m['size_mb']:>6.2f} MB  {','.join(m['sources'])}")
+        print(f"  {'*' if m['default'] else ' '} {m['name']:<22}{m['kind']:<34}{m['training_steps']:>7} steps"
+              f"  {m['size_mb']:>6.2f} MB  {','.join(m['sources'])}" + (f"  ({m['role']})" if m["role"] else ""))
     print("presets (untrained architectures for `tfswa init` / training configs):")
     for p in presets:
         print(f"    {p['name']:<22}{p['architecture']:<16}{p['params']:>12,} params  {p['description']}")
@@ -98,28 +151,60 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from tfswa.checkpoint import save_model
+    from tfswa.checkpoint import CONFIG, LEGACY_WEIGHTS, WEIGHTS, save_model
     from tfswa.models import PRESETS, create_model
 
     if args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r} (known: {', '.join(PRESETS)})")
-
+    outdir = Path(args.outdir)
+    held = [n for n in (CONFIG, WEIGHTS, *LEGACY_WEIGHTS, "model.onnx", "model.pt2") if (outdir / n).exists()]
+    if held and not args.overwrite:
+        raise UserError(f"{outdir} already holds a model ({held[0]}); an untrained one would replace it "
+                        "(--overwrite replaces it)")
     model = create_model(args.preset, args.sources)
-    out = save_model(model, args.outdir)
+    made = _make_dir(outdir, "OUTDIR")
+    try:
+        out = save_model(model, outdir)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    for stale in ("model.onnx", "model.pt2"):  # an exported model's file no config names any more
+        (outdir / stale).unlink(missing_ok=True)
     print(f"wrote untrained {args.preset} ({', '.join(model.sources)}) to {out}")
     return 0
 
 
-def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Audio files named or found (recursively) in folders, and one error line per unusable input."""
-    from tfswa.audio import is_audio_file
+def _collect_inputs(inputs: Sequence[str], outputs: Sequence[Path] = ()) -> tuple[list[Path], list[str], list[str]]:
+    """Audio files named or found (recursively) in folders, one error line per unusable input, and notes.
 
+    Folder scans skip the folders in ``outputs`` (this command's output folders: a second ``separate DIR -o DIR``
+    must not separate the first run's stems); ``-`` (standard input) is refused.
+    """
+    from tfswa.audio import AudioError, check_regular_file, is_audio_file
+
+    skip = [p.resolve() for p in outputs]
     files: list[Path] = []
     errors: list[str] = []
+    notes: list[str] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
+        if item == "-":
+            try:
+                check_regular_file(path)
+            except AudioError as exc:
+                errors.append(str(exc))
+        elif path.is_dir():
+            inside = [s for s in skip if s != path.resolve() and s.is_relative_to(path.resolve())]
+            found, skipped = [], 0
+            for p in sorted(path.rglob("*")):
+                if p.is_file() and is_audio_file(p):
+                    if any(p.resolve().is_relative_to(s) for s in inside):
+                        skipped += 1
+                    else:
+                        found.append(p)
+            if skipped:
+                notes.append(f"{path}: {skipped} file(s) under {inside[0]} skipped (the output folder: stems of "
+                             "an earlier run)")
             if not found:
                 errors.append(f"{path}: folder holds no audio files")
             files.extend(found)
@@ -127,11 +212,10 @@ def _collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
             files.append(path)
         else:
             errors.append(f"{path}: no such file or folder")
-    return files, errors
+    return files, errors, notes
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
     from tfswa.audio import Mp3Options
@@ -141,11 +225,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from tfswa.pretrained import default_model_path
     from tfswa.separator import Separator, model_name
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but no CUDA device is available")
-    if args.jobs < 1:
-        raise UserError("--jobs must be >= 1")
-    model_ref = args.model or default_model_path()
+    if not 1 <= args.jobs <= 256:
+        raise UserError("--jobs must be between 1 and 256")
+    model_ref = args.model or default_model_path(args.two_stems)  # --two-stems vocals: the karaoke model
     if model_ref is None:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
     model = load_model(model_ref, args.backend, args.threads)
@@ -154,11 +236,13 @@ def cmd_separate(args: argparse.Namespace) -> int:
         device=args.device, batch_size=args.batch_size, precision=args.precision,
         stems=args.stems, two_stems=args.two_stems, allow_untrained=args.allow_untrained,
     )
-    files, errors = _collect_inputs(args.inputs)
-    for line in errors:
-        print(f"tfswa separate: error: {line}", file=sys.stderr)
     label = model_name(model, model_path(model_ref))
     out_root = Path(args.out) / label
+    files, errors, notes = _collect_inputs(args.inputs, (out_root, Path(args.out)))
+    for line in notes:
+        print(f"tfswa separate: warning: {line}", file=sys.stderr)
+    for line in errors:
+        print(f"tfswa separate: error: {line}", file=sys.stderr)
     if args.report:
         try:
             import matplotlib  # noqa: F401
@@ -226,10 +310,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
             bar.close()
         overall.update()
         if error is not None:
-            if not isinstance(error, (ValueError, OSError, RuntimeError)):
+            if not isinstance(error, (ValueError, OSError, RuntimeError, MemoryError)):
                 raise error
             errors.append(str(error))
-            tqdm.write(f"tfswa separate: error: {first_line(error)}", file=sys.stderr)
+            line = f"{path}: out of memory" if isinstance(error, MemoryError) else first_line(error)
+            tqdm.write(f"tfswa separate: error: {line}", file=sys.stderr)
             return
         ok += 1
         if not args.quiet:
@@ -280,8 +365,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from tfswa.serving.app import Settings, create_app
-        from tfswa.serving.queue import data_dir
+        from tfswa.serving.app import Settings, create_app, listen
+        from tfswa.serving.queue import Models, check_queue, data_dir, make_huey
+        from tfswa.serving.security import parse_list
     except ImportError as exc:
         raise UserError(f"tfswa serve needs the service extra ({first_line(exc)}): "
                         "pip install 'tfswa[serve]'") from None
@@ -292,15 +378,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
     if args.workers < 0:
         raise UserError("--workers must be >= 0")
-    if args.recover_every <= 0 or args.max_streams < 0:
-        raise UserError("--recover-every must be > 0 and --max-streams >= 0")
-    settings = Settings(data=data_dir(args.data), model=str(model), backend=args.backend, workers=args.workers,
+    if args.max_streams < 0:
+        raise UserError("--max-streams must be >= 0")
+    _check_service_args(args)
+    for name in ("max_upload_mb", "max_seconds", "expire_hours", "recover_every"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"--{name.replace('_', '-')} {value}: expected a number > 0")
+    hosts, origins = parse_list(args.allowed_hosts), parse_list(args.allowed_origins) or ()
+    if hosts == ():
+        raise UserError("--allowed-hosts: give at least one host name (or * for any)")
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
+            raise UserError(f"--allowed-origins {origin!r}: expected SCHEME://HOST[:PORT], e.g. https://example.org")
+    data = data_dir(args.data)
+    models = Models(str(model), args.backend, args.allow_untrained, args.precision)
+    models.check()
+    check_queue(make_huey(data, args.queue), args.queue)
+    sock = listen(args.host, args.port)
+    settings = Settings(data=data, model=str(model), backend=args.backend, workers=args.workers,
                         queue=args.queue, api_key=args.api_key or os.environ.get("TFSWA_API_KEY") or None,
                         max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
                         expire_hours=args.expire_hours, max_streams=args.max_streams,
-                        recover_every_s=args.recover_every)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+                        recover_every_s=args.recover_every, max_attempts=args.max_attempts,
+                        allow_untrained=args.allow_untrained, precision=args.precision, host=args.host,
+                        allowed_hosts=hosts,
+                        allowed_origins=tuple(o.rstrip("/") for o in origins))
+    print(f"tfswa serve: {models.name()} on http://{args.host}:{args.port}/, {args.workers} worker thread(s)",
+          file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(create_app(settings, models), log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _check_service_args(args: argparse.Namespace) -> None:
+    """Options shared by tfswa serve and tfswa worker."""
+    if args.max_attempts < 1:
+        raise UserError("--max-attempts must be >= 1")
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -331,7 +445,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     try:
         from tfswa.serving.jobs import JobStore
-        from tfswa.serving.queue import Models, data_dir, make_huey, recover, register
+        from tfswa.serving.metrics import Metrics
+        from tfswa.serving.queue import Models, check_queue, data_dir, make_huey, queue_length, recover, register
     except ImportError as exc:
         raise UserError(f"tfswa worker needs the service extra ({first_line(exc)}): "
                         "pip install 'tfswa[serve]'") from None
@@ -342,12 +457,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UserError("no bundled model is installed: pass -m MODEL_DIR")
     if args.workers < 1:
         raise UserError("--workers must be >= 1")
+    _check_service_args(args)
+    if args.metrics_port is not None and not 1 <= args.metrics_port <= 65535:
+        raise UserError(f"--metrics-port {args.metrics_port}: expected 1 to 65535")
     store = JobStore(data_dir(args.data))
     huey = make_huey(store.root, args.queue)
-    models = Models(str(model), args.backend)
-    models.model()
-    task = register(huey, store, models)
-    recover(store, huey, task)
+    check_queue(huey, args.queue)
+    models = Models(str(model), args.backend, args.allow_untrained, args.precision)
+    models.check()
+    metrics = Metrics()
+    task = register(huey, store, models, args.max_attempts, metrics)
+    if args.metrics_port is not None:
+        metrics.live("tfswa_queue_length", "Tasks waiting in the queue (-1: unknown).", lambda: queue_length(huey))
+        try:
+            metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            raise UserError(f"--metrics-port {args.metrics_port}: cannot listen ({exc.strerror or exc})") from None
+    recover(store, huey, task, args.max_attempts, metrics)
     print(f"tfswa worker: {models.name()} on {args.queue or store.root / 'queue.db'}, {args.workers} thread(s)",
           file=sys.stderr, flush=True)
     huey.create_consumer(workers=args.workers, worker_type="thread", periodic=False).run()
@@ -364,8 +490,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError("--tracks and --test-tracks must be >= 0")
     if not 1.0 <= args.seconds <= 3600:
         raise UserError("--seconds must be between 1 and 3600")
-    if args.jobs < 1:
-        raise UserError("--jobs must be >= 1")
+    if not 1 <= args.jobs <= 256:
+        raise UserError("--jobs must be between 1 and 256")
+    if not 8000 <= args.sample_rate <= 192000:
+        raise UserError("--sample-rate must be between 8000 and 192000 Hz")
     if args.renderer == "builtin" and (args.holdout or args.real_voice):
         raise UserError("--holdout and --real-voice need the fluidsynth renderer (real sounds to hold out)")
     if args.soundfont and (args.holdout or args.real_voice):
@@ -380,6 +508,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                            sample_rate=args.sample_rate, audio_format=args.format, holdout=args.holdout or
                            real_voice is not None, real_voice=real_voice, production=not args.dry)
     total = args.tracks + args.test_tracks
+    made = _make_dir(Path(args.outdir), "OUTDIR")  # a file or an unwritable place: one line before any work
     with tqdm(total=total, unit="song", disable=args.quiet or None, dynamic_ncols=True) as bar:
         def progress(name: str, written: bool, bar=bar) -> None:
             bar.set_postfix_str(("" if written else "kept ") + name[-24:])
@@ -389,7 +518,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
             report = generate_corpus(args.outdir, args.tracks, args.test_tracks, options, jobs=args.jobs,
                                      progress=progress, save_midi=args.save_midi)
         except SynthError as exc:
+            _remove_empty(made)
             raise UserError(str(exc)) from None
+        except BaseException:
+            _remove_empty(made)  # no empty folders left by a failed or interrupted run
+            raise
     speed = report.seconds_of_audio / report.wall_seconds if report.wall_seconds > 0 else float("inf")
     print(f"{report.written} songs written, {report.skipped} already there, to {args.outdir} "
           f"({report.seconds_of_audio:.0f} s of audio in {report.wall_seconds:.1f} s: {speed:.1f}x real time "
@@ -400,7 +533,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from tfswa.data.tracks import DataError
     from tfswa.training.config import ConfigError, load_config, replace
-    from tfswa.training.trainer import CHECKPOINT, Trainer
+    from tfswa.training.trainer import CHECKPOINT, InitError, Trainer
 
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config and not Path(config).is_file():
@@ -416,7 +549,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = load_config(config, overrides)  # no file: the defaults plus the overrides
             run_dir = Path(cfg.trainer.out_dir)
         trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
-    except (ConfigError, DataError, FileExistsError) as exc:
+    except (ConfigError, DataError, FileExistsError, InitError) as exc:
         raise UserError(str(exc)) from None
     try:
         result = trainer.fit()
@@ -456,17 +589,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                               allow_untrained=args.allow_untrained, precision=args.precision)
         source = model_estimator(separator, model_name(model, model_path(args.model)), tracks[0].sample_rate)
     elif args.estimates:
-        source = folder_estimator(args.estimates)
+        source = folder_estimator(args.estimates, tracks)
     else:
         from tfswa.models import preset_config
 
         source = oracle_estimator(args.oracle, preset_config(args.stft_preset).stft)
     label = source.label
     outdir = Path(args.output or f"evaluation/{source.slug}")
-    with tqdm(total=len(tracks), unit="track", disable=args.quiet or None, dynamic_ncols=True) as bar:
-        result = evaluate(tracks, source.estimate, outdir, args.subset, jobs=args.jobs,
-                          save_estimates=args.save_estimates, progress=lambda name: bar.update())
-    write_reports(result, outdir, label, compare=args.compare)
+    made = _make_dir(outdir, "-o")  # an unwritable report folder fails now, not after the scoring
+    try:
+        with tqdm(total=len(tracks), unit="track", disable=args.quiet or None, dynamic_ncols=True) as bar:
+            result = evaluate(tracks, source.estimate, outdir, args.subset, jobs=args.jobs,
+                              save_estimates=args.save_estimates, progress=lambda name: bar.update())
+        write_reports(result, outdir, label, compare=args.compare)
+    except BaseException:
+        _remove_empty(made)
+        raise
     print(f"{label}: {len(result.tracks)} tracks scored, {len(result.failed)} failed -> {outdir}")
     if result.tracks:
         print(table(result.summary, "median"))
@@ -497,6 +635,15 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: torch's)")
 
 
+def _service_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                   help="attempts of a job before it fails: each new one follows a worker that died running it "
+                        "(default 3)")
+    p.add_argument("--allow-untrained", action="store_true", help="serve a model with 0 training steps")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="model arithmetic, as tfswa separate's (default auto: the same stems as tfswa separate)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tfswa.audio import MP3_BITRATES
 
@@ -514,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset")
     p.add_argument("outdir")
     p.add_argument("--sources", type=_sources, default=None, help="comma-separated stems (default: preset's)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in OUTDIR")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("separate", help="split songs into stems")
@@ -584,6 +732,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=4, help="live streams at once (/v1/stream, default 4)")
     p.add_argument("--recover-every", type=float, default=30.0, metavar="SECONDS",
                    help="how often jobs of dead workers are queued again (default 30 s)")
+    _service_args(p)
+    p.add_argument("--allowed-hosts", default=None, metavar="HOSTS",
+                   help="comma-separated Host names the server answers (*.example.org, or * for any; default: "
+                        "localhost,127.0.0.1,::1 when --host is loopback, else any)")
+    p.add_argument("--allowed-origins", default=None, metavar="ORIGINS",
+                   help="comma-separated browser origins (https://example.org) allowed besides the server's own; "
+                        "other sites' requests and WebSockets are refused (* allows all)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("stream", help="separate a file through a server's live stream (/v1/stream)")
@@ -609,6 +764,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
     _backend_args(p)
     p.add_argument("--workers", type=int, default=1, help="worker threads in this process (default 1)")
+    _service_args(p)
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="expose this worker's Prometheus metrics on http://METRICS_HOST:PORT/ (default: off)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address of --metrics-port (default 127.0.0.1)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("models", help="list the bundled models and the presets")
@@ -676,12 +835,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     warnings.showwarning = _warning_line
-    previous = _handle_sigterm()
+    previous = _handle_signals()
     try:
         return int(args.func(args) or 0)
     except (TfswaError, FileNotFoundError, ValueError) as exc:
         print(f"tfswa {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permissions, full disks, read-only file systems: the system's words, one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tfswa {args.command}: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"tfswa {args.command}: error: out of memory", file=sys.stderr)
+        return 1
     except Terminated:
         print("tfswa: terminated", file=sys.stderr)
         return 143
@@ -689,23 +855,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tfswa: interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, ``docker stop``, systemd) unwinds like Ctrl-C: temporaries go, nothing half-written."""
 
 
+def _stopping() -> None:
+    """The first stop signal was taken: further SIGTERM/SIGINT (``timeout -k`` sends two, impatient users press
+    Ctrl-C twice) are ignored so that the cleanup they would interrupt finishes (worker threads stop at their
+    next chunk and remove their temporaries) and the process exits on its own."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    _stopping()
     raise Terminated
 
 
-def _handle_sigterm():
-    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the previous handler to restore."""
+def _raise_interrupted(signum: int, frame: object) -> None:
+    _stopping()
+    raise KeyboardInterrupt
+
+
+def _handle_signals() -> dict[int, object]:
+    """Turn SIGTERM into :class:`Terminated` and SIGINT into KeyboardInterrupt, each taken once (main thread
+    only); returns the previous handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
+        return {}
+    handlers = {signal.SIGTERM: _raise_terminated, signal.SIGINT: _raise_interrupted}
+    # a signal ignored by whoever started us (SIGINT of a background job) stays ignored
+    return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()
+            if signal.getsignal(signum) is not signal.SIG_IGN}
 
 
 if __name__ == "__main__":

@@ -8,25 +8,27 @@ crossfaded by :mod:`tfswa.overlap_add`, which keeps memory bounded for any lengt
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from tfswa.atomic import remove_stale
 from tfswa.audio import (
+    MAX_PEAK,
     AudioError,
     AudioReader,
     ClipMode,
     Mp3Options,
     Resampler,
     StemWriter,
+    check_samples,
     clip_scale,
     downmix_warning,
     output_channels,
@@ -40,33 +42,53 @@ from tfswa.models import SpectrogramCore
 from tfswa.outputs import DEFAULT_TEMPLATE, check_template, output_paths
 from tfswa.overlap_add import chunk_starts, crossfade_window, overlap_add
 from tfswa.pipeline import source_spectrograms, to_waveforms
-from tfswa.stems import complement
+from tfswa.precision import Precision, native_bf16, resolve_precision, separation_precision  # noqa: F401 (re-exported)
+from tfswa.stems import check_stem_name, check_stem_names, complement, complemented
 
-Precision = Literal["fp32", "bf16", "auto"]
 READ_BLOCK = 1 << 16
-
-
-def native_bf16(device: str | torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (CPU: AVX512-BF16 or AMX; CUDA: compute capability ≥ 8)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    return False
-
-
-def resolve_precision(precision: Precision, device: str | torch.device) -> Literal["fp32", "bf16"]:
-    """``auto`` → ``bf16`` where the device has native bfloat16 arithmetic, else ``fp32``."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
-    return precision
+MAX_SEGMENT = 60.0  # seconds: the longest chunk (the stream protocol's limit too)
+MAX_OVERLAP = 0.99
+MAX_SHIFTS = 32
+MAX_WIENER_ITERS = 100
+MAX_BATCH = 1024
+MAX_OUTPUT_PEAK = 100 * MAX_PEAK  # |sample| of a model output: beyond it the model has failed numerically
 
 
 class UntrainedModelError(TfswaError, ValueError):
     """Separating with a model that was never trained (it would write meaningless stems)."""
+
+
+class ModelOutputError(TfswaError, ValueError):
+    """The model produced NaN or infinite samples: nothing of it may reach an encoder or a file."""
+
+
+class DeviceError(TfswaError, ValueError):
+    """A device that does not exist here or that separation does not run on."""
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` if separation can run there: ``cpu``, or ``cuda``/``cuda:N`` when present."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {str(device)!r}: use cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise DeviceError(f"device {str(device)!r} is not supported: use cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"--device {device} asked for, but no CUDA device is available")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def _number(name: str, value: float, low: float, high: float, integer: bool = False) -> None:
+    """Refuse a non-number, NaN, infinity or a value outside ``[low, high]`` (one line naming the option)."""
+    ok = (isinstance(value, int) if integer else isinstance(value, int | float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} between {low:g} and {high:g}, "
+                         f"got {value!r}")
 
 
 def model_name(model: SpectrogramCore, path: str | os.PathLike[str] | None = None) -> str:
@@ -111,13 +133,17 @@ class Separator:
                 "this model was never trained (0 training steps); its stems would be noise "
                 "(pass allow_untrained / --allow-untrained to run it anyway)"
             )
-        if not 0 <= overlap < 1:
-            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-        if shifts < 0 or wiener_iters < 0 or batch_size < 1:
-            raise ValueError("shifts and wiener_iters must be >= 0, batch_size >= 1")
+        _number("overlap", overlap, 0, MAX_OVERLAP)
+        _number("shifts", shifts, 0, MAX_SHIFTS, integer=True)
+        _number("wiener_iters", wiener_iters, 0, MAX_WIENER_ITERS, integer=True)
+        _number("batch_size", batch_size, 1, MAX_BATCH, integer=True)
         cfg = model.stft
-        self.model = model.to(device).eval()
-        self.device = torch.device(device)
+        if segment is not None:
+            _number("segment (seconds)", segment, cfg.n_fft / cfg.sample_rate, MAX_SEGMENT)
+        selected = _stem_selector(model.sources, stems, two_stems,  # before any work: names are checked
+                                  getattr(model, "default_stems", None))
+        self.device = check_device(device)
+        self.model = model.to(self.device).eval()
         self.sample_rate = cfg.sample_rate
         # an exported core runs chunks of at least ``min_frames`` frames (its graph's lower bound)
         frames = max(model.config.segment_frames, getattr(model, "min_frames", 1))
@@ -131,19 +157,33 @@ class Separator:
         self.shifts = shifts
         self.wiener_iters = wiener_iters
         self.batch_size = batch_size
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = separation_precision(precision, self.device, getattr(model, "backend", "torch"))
         self.seed = seed
-        self.stems, self._selector = _stem_selector(model.sources, stems, two_stems)
+        self.stems, self._selector = selected
 
     # -- core -------------------------------------------------------------------------------------
 
     @torch.inference_mode()
     def process_chunks(self, chunks: torch.Tensor) -> torch.Tensor:
-        """``(B, 2, L)`` mixture chunks → ``(B, S, 2, L)`` source chunks for all model sources."""
-        chunks = chunks.to(self.device)
-        est, spec = source_spectrograms(self.model, chunks, self.precision)  # (B, S, C, F, T), (B, C, F, T)
+        """``(B, 2, L)`` mixture chunks → ``(B, S, 2, L)`` source chunks for all model sources.
+
+        Each chunk runs on its own (STFT, core, Wiener, iSTFT): kernels round differently for different batch
+        sizes (bf16 matrix products by tens of 16-bit steps, Wiener EM by about one), and a live stream runs
+        single chunks, so a chunk's stems never depend on the chunks batched with it.
+        """
+        out = torch.cat([self._process_one(chunk) for chunk in chunks.split(1)])
+        # every path (file, memory, live, server) passes here before any overlap-add, resampler or writer
+        if not torch.isfinite(out).all() or float(out.abs().max()) > MAX_OUTPUT_PEAK:
+            raise ModelOutputError("the model produced NaN, infinite or absurdly loud samples (a numerical failure; "
+                                   "try --precision fp32)")
+        return out
+
+    def _process_one(self, chunk: torch.Tensor) -> torch.Tensor:
+        """``(1, 2, L)`` → ``(1, S, 2, L)``."""
+        chunk = chunk.to(self.device)
+        est, spec = source_spectrograms(self.model, chunk, self.precision)  # (1, S, C, F, T), (1, C, F, T)
         est = wiener(est, spec, self.wiener_iters)
-        return to_waveforms(self.model, est, chunks.shape[-1]).cpu()
+        return to_waveforms(self.model, est, chunk.shape[-1]).cpu()
 
     def _starts(self, total: int) -> list[int]:
         offsets = [0]
@@ -187,8 +227,7 @@ class Separator:
         x = np.array(data.reshape(1, -1) if mono_1d else data, dtype=np.float32).T  # (L, C) copy
         if x.shape[0] == 0:
             raise AudioError("zero-length waveform")
-        if not np.isfinite(x).all():
-            raise AudioError("waveform contains NaN or infinite samples")
+        check_samples(x, "waveform")
         length, channels = x.shape
         stereo = resample(to_stereo(x), sample_rate, self.sample_rate)  # (L', 2)
         block = torch.from_numpy(np.ascontiguousarray(stereo.T))
@@ -222,6 +261,14 @@ class Separator:
         the ``{track}`` field), streaming: memory does not grow with the file's length. Files appear only when
         complete. ``progress(done, total)`` counts chunks."""
         path = Path(path)
+        try:
+            return self._separate_file(path, Path(out_dir), fmt, bits, clip, filename, progress, track, mp3, strict)
+        except ModelOutputError as exc:
+            raise ModelOutputError(f"{path}: {exc}; nothing was written") from None
+
+    def _separate_file(self, path: Path, out_dir: Path, fmt: str, bits: str, clip: ClipMode, filename: str,
+                       progress: Callable[[int, int], None] | None, track: str | None, mp3: Mp3Options | None,
+                       strict: bool) -> dict[str, Path]:
         with AudioReader(path) as reader:
             info = reader.info
             if (msg := truncation_warning(info)) is not None:
@@ -233,7 +280,11 @@ class Separator:
             out_ch = output_channels(info)
             total = _resampled_length(info.frames, info.sample_rate, self.sample_rate)
             check_template(filename)
-            targets = output_paths(path, Path(out_dir), filename, self.stems, fmt, track)
+            targets = output_paths(path, out_dir, filename, self.stems, fmt, track)
+            source = path.resolve()
+            if clash := next((t for t in targets.values() if t.resolve() == source), None):
+                raise AudioError(f"{path}: its stem {clash} would replace the input itself; choose another "
+                                 "output folder or --filename")
             for folder in {t.parent for t in targets.values()}:
                 remove_stale(folder)  # what a killed earlier run (kill -9) left behind
             writers = {stem: StemWriter(t, info.sample_rate, out_ch) for stem, t in targets.items()}
@@ -266,19 +317,29 @@ class Separator:
                 raise
 
 
-def _stem_selector(sources: tuple[str, ...], stems: Iterable[str] | None, two_stems: str | None):
-    """Output stem names and a function mapping ``(S, C, m)`` model outputs to ``(K, C, m)``."""
+def _stem_selector(sources: tuple[str, ...], stems: Iterable[str] | None, two_stems: str | None,
+                   default: tuple[str, ...] | None = None):
+    """Output stem names and a function mapping ``(S, C, m)`` model outputs to ``(K, C, m)``.
+
+    ``default``: the stems written when none are asked for (a bag's sources; its extra stems only by name).
+    ``--two-stems X``: X and ``no_X``, which is the model's own complement of X where it gives one (a karaoke
+    model's ``accompaniment`` for vocals), else the sum of its other plain stems.
+    """
+    if two_stems is not None and stems:
+        raise ValueError("--stems and --two-stems cannot be combined (--two-stems STEM writes STEM and no_STEM)")
     if two_stems is not None:
+        check_stem_name(two_stems, "--two-stems")
         if two_stems not in sources:
             raise ValueError(f"--two-stems {two_stems!r} is not one of the model's stems ({', '.join(sources)})")
         i = sources.index(two_stems)
-        others = [j for j in range(len(sources)) if j != i]
+        own = [j for j, s in enumerate(sources) if complemented(s) == two_stems]
+        others = own[:1] or [j for j, s in enumerate(sources) if j != i and complemented(s) is None]
 
         def pick_two(x: torch.Tensor) -> torch.Tensor:
             return torch.stack([x[i], x[others].sum(dim=0)])
 
         return (two_stems, complement(two_stems)), pick_two
-    names = tuple(stems) if stems else sources
+    names = check_stem_names(stems, "--stems name") if stems else (default or sources)
     unknown = [s for s in names if s not in sources]
     if unknown:
         raise ValueError(f"unknown stem(s) {', '.join(unknown)}; the model gives {', '.join(sources)}")

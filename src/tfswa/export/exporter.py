@@ -9,6 +9,7 @@ recorded (quantisation error is not a bug, so it is reported rather than refused
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +26,16 @@ import torch
 from tfswa.atomic import atomic_write_bytes, default_mode
 from tfswa.checkpoint import CONFIG, WEIGHTS, model_config_dict, model_path, read_config, sha256
 from tfswa.export.graph import ATOL, RTOL, ExportError, capture, check_frames, verify
-from tfswa.export.onnx import DEFAULT_OPSET, QUANTIZE, calibration_inputs, quantize, to_onnx
+from tfswa.export.onnx import (
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    QUANTIZE,
+    calibration_inputs,
+    file_opset,
+    quantize,
+    to_onnx,
+)
 from tfswa.export.runtime import ExportedCore, OnnxRuntimeCore, TorchExportCore, import_onnxruntime
 from tfswa.models import SpectrogramCore
 
@@ -65,28 +75,42 @@ def export_model(
         raise ExportError("--quantize needs --format onnx (INT8 runs through ONNX Runtime)")
     if quantization == "static" and calibration is None:
         raise ExportError("--quantize static needs --calibration ROOT (a corpus of songs, e.g. tfswa synth output)")
+    if fmt == "onnx" and (isinstance(opset, bool) or not isinstance(opset, int)
+                          or not MIN_OPSET <= opset <= MAX_OPSET):
+        raise ExportError(f"--opset {opset}: this exporter writes opsets {MIN_OPSET} to {MAX_OPSET}")
     if isinstance(model, ExportedCore):
         raise ExportError("the model to export must be a PyTorch model (a model directory with model.safetensors), "
                           "not an exported one")
+    if model.architecture == "bag":
+        raise ExportError("a model bag is exported member by member (tfswa export MEMBER -o BAG/MEMBER), then "
+                          "its config.json names the exported members")
     try:
         model.min_graph_frames()
     except NotImplementedError:
         raise ExportError(f"{model.architecture} models cannot be exported yet (no graph-capture path)") from None
     out = Path(out_dir)
-    if (out / CONFIG).exists() and not overwrite:
-        raise ExportError(f"{out} already holds a model (pass --overwrite to replace it)")
+    _check_out(out, source, overwrite)
     if fmt == "onnx":
         import_onnxruntime()
     model = model.float().eval().cpu()
     calib = calibration_inputs(model, calibration) if quantization == "static" else None
 
     started = time.perf_counter()
-    _say(progress, "capturing the graph (torch.export, symbolic batch and frames)")
-    program = capture(model)
-    verify(model, program.module(), "the captured graph")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tfswa-{os.getpid()}-", dir=out.parent))
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    try:  # the working folder first: an unwritable -o fails here, before any work
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tfswa-{os.getpid()}-", dir=out.parent))
+        if out.is_dir():
+            with tempfile.TemporaryFile(dir=out):
+                pass
+    except OSError as exc:
+        _remove_made(made)
+        raise ExportError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+    done = False
     try:
+        _say(progress, "capturing the graph (torch.export, symbolic batch and frames)")
+        program = capture(model)
+        verify(model, program.module(), "the captured graph")
         name = FILES[fmt]
         section: dict[str, Any] = {"format": fmt, "file": name, "min_frames": model.min_graph_frames(),
                                    "torch_version": torch.__version__}
@@ -94,6 +118,8 @@ def export_model(
             _say(progress, f"converting to ONNX (opset {opset})")
             fp32 = work / "fp32.onnx"
             to_onnx(program, fp32, opset)
+            if (written := file_opset(fp32)) != opset:
+                raise ExportError(f"the exporter wrote opset {written}, not the {opset} asked for: nothing written")
             import onnxruntime
 
             section.update(opset=opset, onnxruntime_version=onnxruntime.__version__)
@@ -123,14 +149,40 @@ def export_model(
         section["source_weights_sha256"] = config.pop("weights_sha256", None) or _state_sha256(model)
         config["export"] = section
         out.mkdir(parents=True, exist_ok=True)
-        for stale in (out / f for f in (*FILES.values(), WEIGHTS)):
+        for stale in (out / f for f in FILES.values()):  # never WEIGHTS: _check_out refused such folders
             stale.unlink(missing_ok=True)
         default_mode(work / name)
         os.replace(work / name, out / name)
         atomic_write_bytes(out / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
+        done = True
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if not done:
+            _remove_made(made)
+
+
+def _remove_made(folders: list[Path]) -> None:
+    """Remove the (empty) parent folders an export created before it failed, deepest first."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _check_out(out: Path, source: str | os.PathLike[str] | None, overwrite: bool) -> None:
+    """Refuse an output that is a file, that holds a model without ``overwrite``, that is the source model's own
+    folder or that holds PyTorch weights (an export would delete them)."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"-o {out}: is a file, not a folder")
+    src = model_path(source) if source is not None else None
+    if src is not None and out.resolve() == src.resolve():
+        raise ExportError(f"-o {out} is the model's own folder: the export would replace its weights; "
+                          "choose another folder")
+    if (out / WEIGHTS).exists():
+        raise ExportError(f"-o {out} holds a PyTorch model ({WEIGHTS}), which an export would delete; "
+                          "choose another folder")
+    if (out / CONFIG).exists() and not overwrite:
+        raise ExportError(f"{out} already holds a model (pass --overwrite to replace it)")
 
 
 def _state_sha256(model: SpectrogramCore) -> str:

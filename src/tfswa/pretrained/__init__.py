@@ -6,6 +6,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 DEFAULT = "tfswa-default"
+# the bundled specialist ``--two-stems STEM`` uses when no model is named (when it is installed)
+SPECIALISTS = {"vocals": "tfswa-vocals"}
 
 
 def bundled_models() -> dict[str, Path]:
@@ -13,6 +15,9 @@ def bundled_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(HERE.iterdir()) if (p / "config.json").is_file()}
 
 
-def default_model_path() -> Path | None:
-    """Directory of the default bundled model, or None when none is installed."""
-    return bundled_models().get(DEFAULT)
+def default_model_path(two_stems: str | None = None) -> Path | None:
+    """Directory of the default bundled model — for ``two_stems``, its bundled specialist where there is one —
+    or None when none is installed."""
+    bundled = bundled_models()
+    special = SPECIALISTS.get(two_stems or "")
+    return bundled.get(special) if special in bundled else bundled.get(DEFAULT)
