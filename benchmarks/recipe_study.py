@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tfswa.evaluation.metrics import usdr
-from tfswa.evaluation.oracle import oracle_separate
-from tfswa.evaluation.runner import list_tracks, references
+from tfswa.evaluation.quick import Song, load_songs, reference_scores, score_separator
 from tfswa.separator import Separator
+from tfswa.training.budget import measure_speed, plan_steps
 from tfswa.training.config import TrainConfig, load_config
 from tfswa.training.trainer import Trainer
 
@@ -60,61 +59,9 @@ def study_config(base: str | None, data: str, work: Path, name: str, extra: list
     return load_config(base, overrides)
 
 
-def calibrate(cfg: TrainConfig, work: Path, warmup: int, timed: int) -> float:
-    """Training steps per second of ``cfg`` (``timed`` steps after ``warmup`` steps), in a throw-away run."""
-    folder = work / "_calibration"
-    shutil.rmtree(folder, ignore_errors=True)
-    trainer = Trainer(cfg, folder, log=lambda _line: None)
-    try:
-        trainer.fit(stop_at=warmup)
-        start = time.perf_counter()
-        trainer.fit(stop_at=warmup + timed)
-        return timed / (time.perf_counter() - start)
-    finally:
-        trainer.close()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def load_songs(root: str, count: int, seconds: float) -> list[tuple[str, dict[str, np.ndarray], np.ndarray, int]]:
-    """The first ``count`` songs of ``root/test``: (name, stems (C, L) incl. accompaniment, mixture, rate)."""
-    songs = []
-    for track in list_tracks(root, "test", str(count)):
-        stems, mixture = references(track)
-        n = min(mixture.shape[-1], round(seconds * track.sample_rate))
-        songs.append((track.name, {k: v[:, :n] for k, v in stems.items()}, mixture[:, :n], track.sample_rate))
-    return songs
-
-
-def score(estimates: list[dict[str, np.ndarray]], songs: list, stems: tuple[str, ...]) -> dict[str, float]:
-    """Mean uSDR per stem over songs (NaN-songs skipped: a stem a song lacks)."""
-    out = {}
-    for stem in stems:
-        values = [usdr(song[1][stem], est[stem]) for est, song in zip(estimates, songs, strict=True)]
-        out[stem] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-    return out
-
-
-def score_model(model, songs: list, segment: float, precision: str) -> dict[str, float]:
-    separator = Separator(model, segment=segment, overlap=0.25, batch_size=4, precision=precision,
-                          allow_untrained=True)
-    estimates = []
-    for _, _, mixture, rate in songs:
-        est = separator.separate(mixture, rate)
-        estimates.append({k: v.numpy() for k, v in est.items()})
-    return score(estimates, songs, tuple(model.sources))
-
-
-def references_row(songs: list, stft_cfg) -> dict[str, dict[str, float]]:
-    """Oracle IRM2 (with ``stft_cfg``) and the mixture as every stem's estimate, scored like the models."""
-    stems = ("vocals", "drums", "bass", "other", "accompaniment")
-    irm = []
-    for _, ref, _, _ in songs:
-        four = {k: ref[k] for k in ("vocals", "drums", "bass", "other")}
-        est = oracle_separate("irm2", four, stft_cfg)
-        est["accompaniment"] = est["drums"] + est["bass"] + est["other"]
-        irm.append(est)
-    mixture = [dict.fromkeys(stems, song[2]) for song in songs]
-    return {"oracle IRM2": score(irm, songs, stems), "mixture": score(mixture, songs, stems)}
+def score_model(model, songs: list[Song], segment: float, precision: str = "fp32") -> dict[str, float]:
+    return score_separator(Separator(model, segment=segment, overlap=0.25, batch_size=4, precision=precision,
+                                     allow_untrained=True), songs)
 
 
 def run_recipe(name: str, args: argparse.Namespace, songs: list) -> dict:
@@ -128,8 +75,8 @@ def run_recipe(name: str, args: argparse.Namespace, songs: list) -> dict:
         print(f"[{name}] continuing the planned {steps} steps", flush=True)
     else:
         probe = study_config(args.config, args.data, args.work, name, args.set, 10**6)
-        rate = calibrate(probe, args.work, args.calibration_warmup, args.calibration_steps)
-        steps = max(3, round(rate * args.minutes * 60))
+        rate = measure_speed(probe, args.work / "_calibration", args.calibration_warmup, args.calibration_steps)
+        steps = plan_steps(rate, args.minutes)
         plan = {"rate": rate, "steps": steps, "checkpoints": [], "wall": 0.0, "cpu": 0.0}
         shutil.rmtree(folder, ignore_errors=True)
         print(f"[{name}] {RECIPES[name][0]}: {rate:.3f} steps/s calibrated -> {steps} steps", flush=True)
@@ -231,7 +178,7 @@ def main() -> None:
     stft_cfg = load_config(args.config, args.set).model.preset
     from tfswa.models import preset_config
 
-    results["references"] = references_row(songs, preset_config(stft_cfg).stft)
+    results["references"] = reference_scores(songs, preset_config(stft_cfg).stft)
     for name in args.runs:
         if name in results["runs"]:
             print(f"[{name}] already in {args.json}: skipped", flush=True)

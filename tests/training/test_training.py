@@ -401,3 +401,11 @@ def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, 
                  f"model.init_from={tmp_path / 'src'}", "model.overrides.channels=[8,12,16,24,40]"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "another shape" in err[0]
+
+
+def test_budget_plans_steps_from_speed():
+    from tfswa.training.budget import plan_steps, with_steps
+
+    assert plan_steps(0.5, 10) == 300 and plan_steps(0.001, 1) == 3
+    cfg = with_steps(load_config(None, ["trainer.checkpoint_every_steps=100"]), 10, epochs=3)
+    assert (cfg.trainer.max_steps, cfg.trainer.steps_per_epoch, cfg.trainer.checkpoint_every_steps) == (10, 4, 4)
