@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tfswa.checkpoint import load_model
 from tfswa.evaluation.quick import Song, load_songs, reference_scores, score_separator
 from tfswa.separator import Separator
 from tfswa.training.budget import measure_speed, plan_steps
@@ -134,6 +135,14 @@ def table(results: dict) -> str:
                      f" | {end.get('drums', float('nan')):.2f} | {end.get('bass', float('nan')):.2f}"
                      f" | {end.get('other', float('nan')):.2f} | {mean} | {end.get('accompaniment', float('nan')):.2f}"
                      f" | {r['in_distribution_valid_usdr'].get('vocals', float('nan')):.2f} |")
+    for label, m in results.get("models", {}).items():
+        row = m["held_out_usdr"]
+        four = [row[s] for s in ("vocals", "drums", "bass", "other") if s in row]
+        mean4 = np.mean(four) if len(four) == 4 else float("nan")
+        lines.append(f"| {label} ({m['training_steps']} steps) | {m['parameters']:,} | | | {row['vocals']:.2f}"
+                     f" | {row.get('drums', float('nan')):.2f} | {row.get('bass', float('nan')):.2f}"
+                     f" | {row.get('other', float('nan')):.2f} | {mean4:.2f}"
+                     f" | {row.get('accompaniment', float('nan')):.2f} | |")
     for label, row in refs.items():
         lines.append(f"| {label} | | | | {row['vocals']:.2f} | {row['drums']:.2f} | {row['bass']:.2f}"
                      f" | {row['other']:.2f} | {np.mean([row[s] for s in ('vocals', 'drums', 'bass', 'other')]):.2f}"
@@ -166,6 +175,9 @@ def main() -> None:
     ap.add_argument("--calibration-steps", type=int, default=12)
     ap.add_argument("--work", type=Path, default=Path("runs/study"))
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "recipe_study.json")
+    ap.add_argument("--models", nargs="*", default=[], help="trained models (directories or bundled names) to "
+                    "score on the same songs as references")
+    ap.add_argument("--score-only", action="store_true", help="train nothing: score --models, print the table")
     args = ap.parse_args()
 
     songs = load_songs(args.held_out, args.tracks, args.seconds)
@@ -179,13 +191,20 @@ def main() -> None:
     from tfswa.models import preset_config
 
     results["references"] = reference_scores(songs, preset_config(stft_cfg).stft)
-    for name in args.runs:
+    for ref in args.models:
+        model = load_model(ref)
+        results.setdefault("models", {})[str(ref)] = {
+            "training_steps": model.training_steps, "parameters": sum(p.numel() for p in model.parameters()),
+            "held_out_usdr": score_model(model, songs, model.config.segment_frames * model.stft.hop_length
+                                         / model.sample_rate)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    for name in [] if args.score_only else args.runs:
         if name in results["runs"]:
             print(f"[{name}] already in {args.json}: skipped", flush=True)
             continue
-        results["runs"][name] = run_recipe(name, args, songs)
-        results["load_after_run"] = os.getloadavg()
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        results["runs"][name] = {**run_recipe(name, args, songs), "machine": machine(),
+                                 "load_after_run": os.getloadavg()}
         args.json.write_text(json.dumps(results, indent=1))
     print(table(results))
 
