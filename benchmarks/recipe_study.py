@@ -6,15 +6,16 @@ Usage:
         [--work runs/study] [--json benchmarks/results/recipe_study.json] [--set key=value ...]
 
 Every recipe is a list of ``tfswa train`` overrides on one base config (``RECIPES`` below; ``--runs`` picks some,
-``--set`` adds overrides to all of them). Each run gets the same budget of training time: a short calibration
-(a few steps of the recipe, timed after warm-up) gives its speed, and the run is then planned as that many steps
-(``trainer.max_steps``, so schedules such as cosine decay end with the budget). The run stops at ⅓ and ⅔ of its
-steps and at the end to be scored on the **held-out** split (``--held-out ROOT/test``: sounds and singers no
-training song contains) with uSDR per stem (10·log10 Σs²/Σ(s−ŝ)², mean over the songs); the run's own validation
-songs (unseen songs of the training generator) give the in-distribution figure at the end. Oracle IRM2 (with the
-recipe's STFT) and the mixture are scored on the same held-out songs. Runs go one at a time; results are written
-after every run, and a run already in the JSON is skipped, so an interrupted study continues where it stopped.
-Wall time and process CPU time of the training itself are recorded (scoring is not counted).
+``--set`` adds overrides to all of them). Each run gets the same budget of training time: a short calibration (a few
+steps of the recipe, timed after warm-up) gives its speed, and the run is then planned as that many steps
+(``trainer.max_steps``, so schedules such as cosine decay end with the budget); at ⅓ and ⅔ the rest is planned again
+from the speed measured so far (a shared machine's load changes), so every run fills its budget. The run stops at ⅓
+and ⅔ of its steps and at the end to be scored on the **held-out** split (``--held-out ROOT/test``: sounds and
+singers no training song contains) with uSDR per stem (10·log10 Σs²/Σ(s−ŝ)², mean over the songs); the run's own
+validation songs (unseen songs of the training generator) give the in-distribution figure at the end. Oracle IRM2
+(with the recipe's STFT) and the mixture are scored on the same held-out songs. Runs go one at a time; results are
+written after every run, and a run already in the JSON is skipped, so an interrupted study continues where it
+stopped. Wall time and process CPU time of the training itself are recorded (scoring is not counted).
 """
 
 from __future__ import annotations
@@ -88,10 +89,20 @@ def run_recipe(name: str, args: argparse.Namespace, songs: list) -> dict:
         plan_file.write_text(json.dumps(plan))
     params = sum(p.numel() for p in trainer.model.parameters())
     checkpoints, wall, cpu = list(plan["checkpoints"]), float(plan["wall"]), float(plan["cpu"])
+    budget = args.minutes * 60
     try:
         for k in (1, 2, 3):
             if k <= len(checkpoints):
                 continue
+            if k > 1 and wall > 0:  # re-plan the rest from the speed measured so far: the run fills its budget
+                new = max(trainer.step + 2, round(trainer.step / wall * budget))
+                if new != steps:
+                    print(f"[{name}] {trainer.step / wall:.3f} steps/s so far: {steps} -> {new} steps", flush=True)
+                    steps = new
+                    trainer.close()
+                    cfg = study_config(args.config, args.data, args.work, name, args.set, steps)
+                    trainer = Trainer(cfg, folder, resume=True, log=lambda line: print(f"[{name}] {line}", flush=True))
+                    plan["steps"] = steps
             w0, c0 = time.perf_counter(), time.process_time()
             trainer.fit(stop_at=round(steps * k / 3))
             wall += time.perf_counter() - w0

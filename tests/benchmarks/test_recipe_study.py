@@ -35,7 +35,7 @@ def test_recipe_study_runs_scores_thirds_and_skips_finished_runs(tmp_path_factor
     for r in runs.values():
         assert [c["fraction"] for c in r["checkpoints"]] == ["1/3", "2/3", "3/3"]
         assert r["checkpoints"][-1]["step"] == r["steps"] >= 3
-        assert r["steps"] == max(3, round(r["calibrated_steps_per_s"] * 0.02 * 60))
+        assert r["calibrated_steps_per_s"] > 0  # planned from it, then re-planned from the speed measured at 1/3, 2/3
         assert r["wall_s"] > 0 and r["cpu_s"] > 0
     assert set(runs["vocals-2stem"]["checkpoints"][-1]["held_out_usdr"]) == {"vocals", "accompaniment"}
     assert set(runs["baseline"]["checkpoints"][-1]["held_out_usdr"]) == {"vocals", "drums", "bass", "other"}
