@@ -29,8 +29,10 @@ class Server:
     def start(self) -> Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "tfswa", "serve", "--data", str(self.data), "--port",
                                       str(self.port), *self.args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
+        deadline = time.time() + 180  # importing torch alone can take a minute on a loaded machine
         while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
