@@ -88,6 +88,19 @@ def test_bad_requests_are_refused_in_one_line(server, tmp_path) -> None:
     assert "Traceback" not in s.stop()
 
 
+def test_clients_that_leave_a_websocket_leave_no_traceback(server, tmp_path) -> None:
+    s = server()
+    job_id = upload(s.url, _clip(tmp_path / "song.wav", 5.0)).json()["id"]
+    for _ in range(2):  # a browser tab closed while the job runs: the next record has nowhere to go
+        with connect(f"ws://127.0.0.1:{s.port}/v1/jobs/{job_id}/events", open_timeout=10) as ws:
+            first = json.loads(ws.recv())
+            ws.socket.shutdown(socket.SHUT_RDWR)  # gone without a closing handshake
+        assert first["id"] == job_id
+    assert wait(s.url, job_id)["state"] == "done"
+    time.sleep(1)
+    assert "Traceback" not in s.stop()
+
+
 def test_a_job_whose_stems_would_crash_the_encoder_fails_and_the_server_lives(server, tmp_path) -> None:
     """One huge but finite sample made LAME abort the whole server (SIGABRT) on every restart."""
     x = np.zeros((44100 * 3, 2), np.float32)

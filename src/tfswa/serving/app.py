@@ -29,6 +29,7 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Respon
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.websockets import WebSocketDisconnect
 from starlette.background import BackgroundTask
 
 from tfswa import __version__
@@ -336,20 +337,13 @@ def create_app(settings: Settings, models: Models | None = None) -> FastAPI:
         except KeyError:
             await websocket.close(code=4404, reason="no such job")  # as REST's 404
             return
-        last = None
-        while True:
-            try:
-                job = store.get(job_id).public()
-            except KeyError:
-                await websocket.send_json({"id": job_id, "state": "deleted"})
-                break
-            if job != last:
-                await websocket.send_json(job)
-                last = job
-            if job["state"] in ("done", "failed", "cancelled"):
-                break
-            await asyncio.sleep(0.25)
-        await websocket.close()
+        try:
+            await _push_events(websocket, store, job_id)
+        except WebSocketDisconnect:
+            return  # the client left (a closed tab): nothing to report
+        except OSError as exc:
+            log.warning("events of job %s: the data folder cannot be read (%s)", job_id, exc.strerror)
+            await stream_error(websocket, "the server cannot read its data now")
 
     @app.websocket("/v1/stream")
     async def live_stream(websocket: WebSocket) -> None:
@@ -453,6 +447,24 @@ async def _refuse(websocket: WebSocket) -> None:
     """Accept, then close with 4401 and a reason: browsers see close codes, not the handshake's HTTP status."""
     await websocket.accept()
     await websocket.close(code=4401, reason="missing or wrong API key")
+
+
+async def _push_events(websocket: WebSocket, store: JobStore, job_id: str) -> None:
+    """Send the job record whenever it changes, until a final state (or its deletion), then close."""
+    last = None
+    while True:
+        try:
+            job = store.get(job_id).public()
+        except KeyError:
+            await websocket.send_json({"id": job_id, "state": "deleted"})
+            break
+        if job != last:
+            await websocket.send_json(job)
+            last = job
+        if job["state"] in ("done", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.25)
+    await websocket.close()
 
 
 def _stem_files(store: JobStore, job) -> list[Path]:
