@@ -89,3 +89,71 @@ def test_preset_name_gives_untrained_model_and_unknown_name_fails(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(CheckpointError, match="not a model directory"):
         load_model(tmp_path / "x")
+
+
+def _edited(tmp_path, change) -> "os.PathLike[str]":
+    """A saved tiny model whose config.json was edited by ``change(config)`` (the weights checksum does not
+    cover the config)."""
+    directory = save_model(create_model("tfswa-resunet-tiny"), tmp_path / "m")
+    config = json.loads((directory / CONFIG).read_text())
+    change(config)
+    (directory / CONFIG).write_text(json.dumps(config))
+    return directory
+
+
+@pytest.mark.parametrize("name", ["../../../../tmp/x", "/tmp/x", "..", ".hidden", "a/b", "", "x" * 65, 5])
+def test_a_config_source_that_is_not_a_plain_name_is_refused(tmp_path, name):
+    directory = _edited(tmp_path, lambda c: c["sources"].__setitem__(0, name))
+    with pytest.raises(CheckpointError, match=r"config\.json: invalid model config: source"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize(("section", "key", "value", "words"), [
+    ("model", "channels", [8, 12, 16, 24, 10**9], "channels = 1000000000 is out of range"),
+    ("model", "segment_frames", 1e9, "segment_frames must be an integer"),
+    ("model", "segment_frames", 10**9, "segment_frames = 1000000000 is out of range"),
+    ("model", "num_heads", 0, "num_heads = 0 is out of range"),
+    ("model", "mlp_ratio", "big", "mlp_ratio must be a finite number"),
+    ("model", "window_size", [5], "window_size must be a list of 2"),
+    ("model", "output_activation", "gelu", "output_activation must be one of"),
+    ("model", "audio_channels", 10**9, "audio_channels"),
+    ("stft", "n_fft", 0, "n_fft = 0 is out of range"),
+    ("stft", "hop_length", -1, "hop_length = -1 is out of range"),
+    (None, "sample_rate", 1, "sample_rate = 1 is out of range"),
+    (None, "training_steps", "many", "training_steps must be an integer"),
+])
+def test_absurd_config_numbers_are_refused_before_building(tmp_path, monkeypatch, section, key, value, words):
+    import tfswa.checkpoint
+
+    directory = _edited(tmp_path, lambda c: (c[section] if section else c).__setitem__(key, value))
+    monkeypatch.setattr(tfswa.checkpoint, "build_model", lambda *a: pytest.fail("a model was built"))
+    with pytest.raises(CheckpointError, match=words):
+        load_model(directory)
+
+
+@pytest.mark.parametrize(("export", "words"), [
+    ({"format": "onnx", "file": "../../../../etc/passwd"}, "refused"),
+    ({"format": "onnx", "file": "/etc/passwd"}, "refused"),
+    ({"format": "pt2", "file": "model.onnx"}, "refused"),
+    ({"format": "exe", "file": "model.onnx"}, "unknown export format"),
+    ({"format": "onnx", "file": "model.onnx", "min_frames": 10**12}, "min_frames"),
+    ("model.onnx", "invalid export section"),
+])
+def test_an_export_section_never_opens_files_outside_the_model(tmp_path, monkeypatch, export, words):
+    """``export.file`` used to be followed anywhere (``/etc/passwd`` was read, hashed and named in the error)."""
+    import tfswa.checkpoint
+
+    directory = _edited(tmp_path, lambda c: c.__setitem__("export", export))
+    (directory / "model.onnx").write_bytes(b"onnx")
+    monkeypatch.setattr(tfswa.checkpoint, "sha256", lambda path: pytest.fail(f"{path} was read"))
+    with pytest.raises(CheckpointError, match=words) as info:
+        load_model(directory)
+    assert "etc/passwd" not in str(info.value) or "refused" in str(info.value)
+
+
+def test_an_export_file_linked_outside_the_model_is_refused(tmp_path):
+    (tmp_path / "secret").write_bytes(b"secret")
+    directory = _edited(tmp_path, lambda c: c.__setitem__("export", {"format": "onnx", "file": "model.onnx"}))
+    (directory / "model.onnx").symlink_to(tmp_path / "secret")
+    with pytest.raises(CheckpointError, match="outside the model directory"):
+        load_model(directory)

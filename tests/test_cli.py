@@ -61,3 +61,103 @@ def test_every_subcommand_answers_bad_values_with_one_error_line(tmp_path, capsy
         assert "Traceback" not in err, args
         errors = [line for line in err.splitlines() if "error:" in line]
         assert len(errors) == 1 and errors[0].startswith("tfswa"), (args, err)
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_init_never_replaces_a_model_without_overwrite(tmp_path, capsys):
+    from tfswa.checkpoint import WEIGHTS, load_model, save_model
+    from tfswa.models import create_model
+
+    trained = create_model("tfswa-resunet-tiny")
+    trained.training_steps = 1000
+    save_model(trained, tmp_path / "m")
+    weights = (tmp_path / "m" / WEIGHTS).read_bytes()
+    assert main(["init", "tfswa-resunet-tiny", str(tmp_path / "m")]) == 2
+    assert "already holds a model" in _error_line(capsys)
+    assert (tmp_path / "m" / WEIGHTS).read_bytes() == weights and load_model(tmp_path / "m").training_steps == 1000
+    assert main(["init", "tfswa-resunet-tiny", str(tmp_path / "m"), "--overwrite"]) == 0
+    assert load_model(tmp_path / "m").training_steps == 0
+    (tmp_path / "file").write_text("x")
+    for target in ("file", "file/sub"):
+        assert main(["init", "tfswa-resunet-tiny", str(tmp_path / target)]) == 2
+        assert "file" in _error_line(capsys)
+    assert (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.parametrize("sources", ["../../evil", "vocals,vocals", "a/b", ".x"])
+def test_init_refuses_stem_names_that_are_not_plain(tmp_path, capsys, sources):
+    with pytest.raises(SystemExit) as exc:
+        main(["init", "tfswa-resunet-tiny", str(tmp_path / "m"), "--sources", sources])
+    assert exc.value.code == 2 and "--sources" in _error_line(capsys)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("frames", ["-5", "0", "1", "100000"])
+def test_info_frames_out_of_range_is_one_line(capsys, frames):
+    assert main(["info", "tfswa-resunet-tiny", "--frames", frames]) == 2
+    assert "--frames must be an integer between 2 and" in _error_line(capsys)
+
+
+def test_synth_checks_its_output_and_rate_before_any_work(tmp_path, capsys, monkeypatch):
+    import tfswa.synth.corpus
+
+    monkeypatch.setattr(tfswa.synth.corpus, "generate_corpus", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "file").write_text("x")
+    cases = {"file": "is a file", "file/out": "cannot write there"}
+    for target, words in cases.items():
+        assert main(["synth", str(tmp_path / target), "--renderer", "builtin", "-q"]) == 2
+        assert words in _error_line(capsys)
+    for rate in ("0", "-44100", "10"):
+        assert main(["synth", str(tmp_path / "new"), "--renderer", "builtin", "--sample-rate", rate, "-q"]) == 2
+        assert "--sample-rate" in _error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_failed_synth_leaves_no_empty_folders(tmp_path, monkeypatch, capsys):
+    import tfswa.synth.corpus
+
+    def fail(root, *args, **kwargs):
+        from pathlib import Path
+
+        (Path(root) / "train").mkdir(parents=True)
+        raise OSError(28, "No space left on device", str(root))
+
+    monkeypatch.setattr(tfswa.synth.corpus, "generate_corpus", fail)
+    assert main(["synth", str(tmp_path / "a" / "b"), "--renderer", "builtin", "-q"]) == 1
+    assert "No space left on device" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_stop_signal_does_not_interrupt_the_cleanup(monkeypatch, capsys):
+    """``timeout -k`` sends SIGTERM twice, users press Ctrl-C twice: the first unwinds, the next ones are ignored
+    until the cleanup has finished (it used to be interrupted: exit 134, temporaries left)."""
+    import os
+    import signal
+    import time
+
+    import tfswa.cli
+
+    for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        cleaned = []
+
+        def command(args, signum=signum, cleaned=cleaned):
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(5)
+            finally:  # the cleanup, hit by a second signal
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)
+                cleaned.append(True)
+
+        monkeypatch.setattr(tfswa.cli, "cmd_models", command)
+        before = signal.getsignal(signum)
+        assert main(["models"]) == code
+        assert cleaned == [True] and signal.getsignal(signum) == before
+        assert capsys.readouterr().err.strip().splitlines()[-1] in ("tfswa: terminated", "tfswa: interrupted")

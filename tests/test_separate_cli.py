@@ -332,3 +332,130 @@ def test_jobs_separate_files_in_parallel_with_the_same_result(tmp_path, model_di
         assert np.array_equal(a, b), rel
     assert "separated 3 of 3 input(s)" in capsys.readouterr().err
     assert _separate(model_dir, tmp_path / "x", *songs, extra=["-j", "0"]) == 2
+
+
+# -- issue 24: bad input is one line and a non-zero exit, never a traceback or a stray / half-written file -------
+
+def _one_error(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize("peak", [3e38, 1e30, 1e5])
+@pytest.mark.parametrize("extra", [(), ("--bits", "32f"), ("--format", "flac"), ("--format", "mp3")])
+def test_huge_finite_samples_are_refused_before_any_encoder(tmp_path, model_dir, capsys, peak, extra):
+    """One absurd float sample used to give stems of -1.0, NaN, a FLAC AssertionError or a LAME abort (exit 134)
+    with temporaries left: refused in one line, nothing written."""
+    x = _tone(1.0, 44100)
+    x[1000, 0] = peak
+    sf.write(tmp_path / "huge.wav", x, 44100, subtype="FLOAT")
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "huge.wav", extra=extra) == 1
+    assert "beyond what audio holds" in _one_error(capsys)
+    assert not out.exists() or _outputs(out) == []
+
+
+def test_loud_but_plausible_float_input_is_separated(tmp_path, model_dir):
+    sf.write(tmp_path / "loud.wav", _tone(0.5, 44100) * 30, 44100, subtype="FLOAT")  # +30 dB over full scale
+    assert _separate(model_dir, tmp_path / "out", tmp_path / "loud.wav", extra=["--format", "flac"]) == 0
+    assert np.abs(sf.read(tmp_path / "out/tiny/loud/vocals.flac")[0]).max() <= 1.0
+
+
+@pytest.mark.parametrize("name", ["...wav", "..wav", ".hidden.wav"])
+def test_dot_names_stay_inside_the_output_folder(tmp_path, model_dir, name):
+    """``...wav`` used to write its stems into the output folder itself, ``..wav`` into the model's folder."""
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / name, _tone(0.5, 44100), 44100, format="WAV")
+    out = tmp_path / "out"
+    assert _separate(model_dir, out, tmp_path / "in" / name) == 0
+    files = _outputs(out)
+    assert len(files) == 4 and all(f.startswith("tiny/_") and f.count("/") == 2 for f in files), files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
+def test_separating_a_folder_into_itself_twice_skips_its_own_stems(tmp_path, model_dir, capsys):
+    d = tmp_path / "music"
+    d.mkdir()
+    sf.write(d / "a.wav", _tone(0.5, 44100), 44100)
+    assert _separate(model_dir, d, d) == 0
+    first = _outputs(d)
+    capsys.readouterr()
+    assert _separate(model_dir, d, d, extra=["--overwrite"]) == 0
+    assert _outputs(d) == first == ["a.wav", *[f"tiny/a/{s}.wav" for s in sorted(STEMS)]]
+    err = capsys.readouterr().err
+    assert "4 file(s) under" in err and "separated 1 of 1 input(s)" in err
+    # an output folder inside the input folder is skipped as a whole
+    (d / "tiny").rename(tmp_path / "elsewhere")
+    assert _separate(model_dir, d / "sep", d) == 0
+    assert _separate(model_dir, d / "sep", d, extra=["--overwrite"]) == 0
+    assert _outputs(d) == ["a.wav", *[f"sep/tiny/a/{s}.wav" for s in sorted(STEMS)]]
+
+
+def test_an_output_that_would_replace_its_input_is_refused(tmp_path, model_dir, capsys):
+    out = tmp_path / "out"
+    (out / "tiny").mkdir(parents=True)
+    sf.write(out / "tiny" / "vocals.wav", _tone(0.5, 44100), 44100)
+    before = (out / "tiny" / "vocals.wav").read_bytes()
+    assert _separate(model_dir, out, out / "tiny" / "vocals.wav",
+                     extra=["--filename", "{stem}.{ext}", "--overwrite"]) == 1
+    assert "would replace the input itself" in _one_error(capsys)
+    assert (out / "tiny" / "vocals.wav").read_bytes() == before and _outputs(out) == ["tiny/vocals.wav"]
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--stems", "vocals,vocals"], "given twice"), (["--stems", "vocals,Vocals"], "given twice"),
+    (["--stems", "../x"], "not a plain name"), (["--stems", "drums", "--two-stems", "vocals"], "cannot be combined"),
+    (["--two-stems", "../x"], "not a plain name"), (["--segment", "1e9"], "segment"), (["--segment", "inf"], "segment"),
+    (["--segment", "nan"], "segment"), (["--segment", "0"], "segment"), (["--overlap", "0.9999999"], "overlap"),
+    (["--shifts", "1000000"], "shifts"), (["--batch-size", "0"], "batch_size"), (["--device", "tpu"], "device"),
+    (["--device", "mps"], "device"), (["--device", "cuda:99"], "cuda"), (["-j", "100000"], "--jobs"),
+])
+def test_bad_options_are_one_line_before_any_work(tmp_path, model_dir, capsys, extra, words):
+    sf.write(tmp_path / "a.wav", _tone(0.5, 44100), 44100)
+    try:
+        code = _separate(model_dir, tmp_path / "out", tmp_path / "a.wav", extra=extra)
+    except SystemExit as exc:  # argparse refuses the name itself
+        code = exc.code
+    assert code == 2
+    assert words in _one_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def _raw_wav(path, rate, frames=1000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0" * 4 * frames)
+
+
+def test_inputs_that_are_not_audio_files_say_what_they_are(tmp_path, model_dir, capsys):
+    _raw_wav(tmp_path / "one-hz.wav", 1)
+    (tmp_path / "tag.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x10" + bytes(range(16)) * 4)
+    os.mkfifo(tmp_path / "fifo.wav")
+    cases = {"one-hz.wav": "1 Hz", "tag.mp3": "could not be decoded as audio; accepted formats: aac,",
+             "fifo.wav": "pipe", "-": "standard input"}
+    for name, words in cases.items():
+        out = tmp_path / f"out-{name}"
+        assert _separate(model_dir, out, name if name == "-" else tmp_path / name) == 1, name
+        line = _one_error(capsys)
+        assert words in line and "possibly a pipe" not in line, line
+        assert not out.exists() or _outputs(out) == []
+
+
+@pytest.mark.slow
+def test_repeated_sigterm_still_cleans_up(tmp_path, model_dir):
+    """``timeout -k`` sends SIGTERM twice: the second one used to interrupt the cleanup (exit 134, "terminate
+    called without an active exception", hidden .raw.wav files left)."""
+    song, out = _long_song(tmp_path), tmp_path / "out"
+    proc = _start(model_dir, song, out)
+    _wait_for_temporaries(proc, out)
+    for _ in range(6):
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.03)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "terminate called" not in err and "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip().splitlines()[-1] == "tfswa: terminated"
+    assert not out.exists(), _outputs(out) + _hidden(out)

@@ -101,3 +101,61 @@ def test_silence_gives_silence():
         out = Separator(create_model("tfswa-resunet-tiny"), allow_untrained=True, wiener_iters=1).separate(
             torch.zeros(2, 30000), 44100)
     assert all(v.abs().max() == 0 for v in out.values())
+
+
+@pytest.mark.parametrize("mask", [float("nan"), float("inf"), 1e30])
+def test_a_model_producing_nan_or_absurd_samples_never_reaches_a_file(tmp_path, mask):
+    """The model's output is checked in every path (memory, file, live stream) before any writer sees it: a file
+    is refused with nothing written and no temporary left."""
+    import soundfile as sf
+
+    from tfswa.live import LiveSeparator
+    from tfswa.separator import ModelOutputError
+
+    sep = Separator(FixedMaskModel([mask, 0.5]))
+    x = _music(0.5)
+    with pytest.raises(ModelOutputError):
+        sep.separate(x, 44100)
+    sf.write(tmp_path / "a.wav", x.T.numpy(), 44100)
+    for fmt in ("wav", "flac", "mp3"):
+        with pytest.raises(ModelOutputError, match=r"a\.wav: .*nothing was written"):
+            sep.separate_file(tmp_path / "a.wav", tmp_path / "out", fmt=fmt)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    live = LiveSeparator(sep)
+    with pytest.raises(ModelOutputError):
+        for _ in range(20):
+            live.push(x.T.numpy())
+
+
+def test_stem_writer_refuses_non_finite_blocks(tmp_path):
+    from tfswa.audio import AudioError, StemWriter
+
+    writer = StemWriter(tmp_path / "t" / "s.wav", 44100, 2)
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        writer.write(np.array([[0.1, np.nan]], np.float32))
+    writer.discard()
+    assert not (tmp_path / "t").exists()
+
+
+def test_absurd_input_levels_are_refused_in_memory_and_live():
+    from tfswa.audio import AudioError
+    from tfswa.live import LiveSeparator
+
+    sep = Separator(FixedMaskModel([1.0]))
+    x = _music(0.2)
+    x[1, 7] = 1e30
+    with pytest.raises(AudioError, match="beyond what audio holds"):
+        sep.separate(x, 44100)
+    with pytest.raises(AudioError, match="beyond what audio holds"):
+        LiveSeparator(sep).push(x.T.numpy())
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"stems": ["s0", "s0"]}, "twice"), ({"stems": ["s0"], "two_stems": "s1"}, "cannot be combined"),
+    ({"stems": ["../s0"]}, "plain name"), ({"segment": float("inf")}, "segment"), ({"segment": 1e9}, "segment"),
+    ({"overlap": float("nan")}, "overlap"), ({"shifts": 10**6}, "shifts"), ({"device": "tpu"}, "device"),
+    ({"device": "mps"}, "not supported"), ({"device": "cuda:99"}, "cuda"),
+])
+def test_bad_separator_arguments_are_value_errors(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        Separator(FixedMaskModel([0.5, 0.5]), **kwargs)

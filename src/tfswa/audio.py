@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -28,6 +29,9 @@ from tfswa.errors import TfswaError, first_line
 SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
 AUDIO_EXTENSIONS = SNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
+ACCEPTED_FORMATS = ", ".join(sorted(e.lstrip(".") for e in AUDIO_EXTENSIONS))
+MIN_RATE, MAX_RATE = 1000, 768000  # sample rates a file may have (a header saying 1 Hz is damage, not audio)
+MAX_PEAK = 1e4  # |sample| an input may reach (+80 dB over full scale): beyond it, float samples are damage
 OUTPUT_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3"}
 BITS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 ClipMode = Literal["rescale", "clamp", "none"]
@@ -35,6 +39,55 @@ ClipMode = Literal["rescale", "clamp", "none"]
 
 class AudioError(TfswaError, ValueError):
     """An input or output audio problem, reported to the user as one line."""
+
+
+class UndecodableError(AudioError):
+    """A file that exists but holds no audio any decoder here can read (text, an ID3 tag alone, damage)."""
+
+
+def undecodable(path: str | os.PathLike[str], detail: str | None = None) -> UndecodableError:
+    """The error for a file that could not be decoded: what it is and which formats are accepted.
+
+    Shared by the command line and the server's upload check. ``detail`` (a decoder's own words) is added when
+    it says something about the file; libsndfile's "does not exist ... (possibly a pipe?)" about a file that
+    exists is left out, as it misleads.
+    """
+    note = ""
+    if detail and "not a regular file" not in detail and "does not exist" not in detail:
+        note = f" ({re.sub(r'^Error opening .*?: ', '', detail).rstrip('.')})"
+    return UndecodableError(f"{path}: could not be decoded as audio{note}; accepted formats: {ACCEPTED_FORMATS}")
+
+
+def check_samples(block: np.ndarray, where: str | os.PathLike[str]) -> None:
+    """Refuse input samples no audio holds: NaN, infinities, or beyond ±:data:`MAX_PEAK` (a float WAV with one
+    sample of 1e30 would overflow the STFT and every sum after it)."""
+    if not np.isfinite(block).all():
+        raise AudioError(f"{where}: contains NaN or infinite samples")
+    peak = float(np.abs(block).max()) if block.size else 0.0
+    if peak > MAX_PEAK:
+        raise AudioError(f"{where}: contains a sample of {peak:.3g}, beyond what audio holds "
+                         f"(at most {MAX_PEAK:g}, +80 dB over full scale): a damaged file?")
+
+
+def check_regular_file(path: Path) -> os.stat_result:
+    """``path``'s stat if it is a non-empty regular file (links followed), else a one-line :class:`AudioError`:
+    missing, a folder, a pipe/FIFO, a device or socket (streams are not read: save them to a file), or empty."""
+    if str(path) == "-":
+        raise AudioError("-: reading audio from standard input is not supported; save it to a file and name that")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise AudioError(f"{path}: is {kind}, not a file: streams are not supported, save the audio to a file")
+    if st.st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    return st
 
 
 @dataclass(frozen=True)
@@ -60,7 +113,7 @@ def _ffmpeg_decode(path: Path, workdir: Path) -> Path:
                            str(out)], capture_output=True, text=True)
     if proc.returncode != 0 or not out.exists():
         detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise AudioError(f"{path}: ffmpeg could not decode it ({detail})")
+        raise undecodable(path, f"ffmpeg: {detail}")
     return out
 
 
@@ -69,12 +122,7 @@ class AudioReader(contextlib.AbstractContextManager):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise AudioError(f"{self.path}: no such file")
-        if self.path.is_dir():
-            raise AudioError(f"{self.path}: is a folder, not an audio file")
-        if self.path.stat().st_size == 0:
-            raise AudioError(f"{self.path}: empty file")
+        check_regular_file(self.path)
         self._tmp: tempfile.TemporaryDirectory | None = None
         source = self.path
         if self.path.suffix.lower() in FFMPEG_EXTENSIONS:
@@ -84,15 +132,19 @@ class AudioReader(contextlib.AbstractContextManager):
             self._file = sf.SoundFile(str(source))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             self.close()
-            raise AudioError(f"{self.path}: not a readable audio file ({first_line(exc)})") from exc
+            raise undecodable(self.path, first_line(exc)) from exc
         self.info = AudioInfo(self.path, int(self._file.samplerate), int(self._file.channels), int(self._file.frames),
                               _declared_frames(self._file))
         if self.info.frames <= 0:
             self.close()
             raise AudioError(f"{self.path}: contains no audio samples")
+        if not MIN_RATE <= self.info.sample_rate <= MAX_RATE:
+            self.close()
+            raise AudioError(f"{self.path}: its header says {self.info.sample_rate} Hz; tfswa reads {MIN_RATE} to "
+                             f"{MAX_RATE} Hz (a damaged header?)")
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
-        """Successive float32 blocks ``(n, C)``; fails on NaN/Inf samples."""
+        """Successive float32 blocks ``(n, C)``; fails on samples no audio holds (:func:`check_samples`)."""
         self._file.seek(0)
         while True:
             try:
@@ -101,8 +153,7 @@ class AudioReader(contextlib.AbstractContextManager):
                 raise AudioError(f"{self.path}: read error ({first_line(exc)})") from exc
             if block.shape[0] == 0:
                 return
-            if not np.isfinite(block).all():
-                raise AudioError(f"{self.path}: contains NaN or infinite samples")
+            check_samples(block, self.path)
             yield block
 
     def read_at(self, start: int, n: int) -> np.ndarray:
@@ -231,7 +282,10 @@ class StemWriter:
                                  subtype="FLOAT")
 
     def write(self, block: np.ndarray) -> None:
+        """Append ``(n, C)`` samples; NaN or infinite samples are refused (no encoder ever sees them)."""
         if block.size:
+            if not np.isfinite(block).all():
+                raise AudioError(f"{self.target}: refusing to write NaN or infinite samples")
             self.peak = max(self.peak, float(np.abs(block).max()))
             self._raw.write(block)
             self.frames += block.shape[0]

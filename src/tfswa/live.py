@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from tfswa.audio import AudioError, Resampler, to_stereo
+from tfswa.audio import AudioError, Resampler, check_samples, to_stereo
 from tfswa.overlap_add import OverlapAdd, grid_starts
 from tfswa.separator import Separator
 
@@ -59,8 +59,7 @@ class LiveSeparator:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[1] != self.channels:
             raise AudioError(f"expected blocks of {self.channels} channel(s), got shape {block.shape}")
-        if not np.isfinite(block).all():
-            raise AudioError("stream contains NaN or infinite samples")
+        check_samples(block, "stream")  # no NaN, infinity or absurd level reaches the model
         self.samples_in += block.shape[0]
         return self._convert(self._model_blocks(self._to_model(to_stereo(block))))
 

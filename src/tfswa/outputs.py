@@ -2,6 +2,8 @@
 
 Template fields: ``{track}`` (the input's name without extension, or its folder's name for a MUSDB-style
 ``mixture.wav``), ``{parent}`` (the input's folder name), ``{stem}``, ``{ext}`` (the output format).
+Field values are single path components (``..wav`` gives the track ``_``, not ``.``), and every output path is
+checked to stay inside the output folder.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ class OutputNameError(TfswaError, ValueError):
     """A ``--filename`` template that cannot name the stems."""
 
 
+def plain_component(name: str) -> str:
+    """``name`` as one visible path component: leading dots become ``_`` (so ``.`` and ``..`` cannot name a folder
+    above, and no output is hidden), path separators become ``_``, an empty name is ``_``."""
+    name = name.replace("/", "_").replace("\\", "_")
+    stripped = name.lstrip(".")
+    return "_" * (len(name) - len(stripped)) + stripped or "_"
+
+
 def track_name(path: Path) -> str:
     """The ``{track}`` of output names: the file's stem, or its folder's name for a MUSDB-style ``mixture.wav``."""
-    return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
+    return plain_component(path.parent.name if path.stem == "mixture" and path.parent.name else path.stem)
 
 
 def check_template(template: str) -> None:
@@ -44,9 +54,14 @@ def check_template(template: str) -> None:
 def output_paths(path: Path, out_dir: Path, template: str, stems: Iterable[str], ext: str,
                  track: str | None = None) -> dict[str, Path]:
     """Stem → output file for the input ``path`` (``track`` overrides the ``{track}`` field)."""
-    name = track if track is not None else track_name(path)
-    parent = path.resolve().parent.name
-    return {s: Path(out_dir) / template.format(track=name, parent=parent, stem=s, ext=ext) for s in stems}
+    name = plain_component(track) if track is not None else track_name(path)
+    parent = plain_component(path.resolve().parent.name)
+    out = {s: Path(out_dir) / template.format(track=name, parent=parent, stem=s, ext=ext) for s in stems}
+    root = Path(out_dir).resolve()
+    for target in out.values():
+        if target.resolve() == root or not target.resolve().is_relative_to(root):
+            raise OutputNameError(f"{path}: output {target} would not be inside {out_dir}")
+    return out
 
 
 def plan_outputs(inputs: Sequence[Path], out_dir: Path, template: str, stems: Sequence[str], ext: str

@@ -227,3 +227,46 @@ def test_int8_bundled_model_still_beats_the_mixture(mode, corpus, tmp_path) -> N
     # INT8 costs this model 2-3 dB against fp32 (measured 2.6 dB static, see the README): the bound catches a
     # broken quantisation, not a good one
     assert np.mean(losses) < 5, losses
+
+
+def test_export_checks_what_it_can_before_the_work(tiny_dir, tmp_path, monkeypatch, capsys) -> None:
+    """Each of these used to fail after 10-40 s of work (or, for -o the model itself, delete its weights)."""
+    import tfswa.export.exporter as exporter
+
+    monkeypatch.setattr(exporter, "capture", lambda m: pytest.fail("the work started"))
+    weights = (tiny_dir / "model.safetensors").read_bytes()
+    (tmp_path / "file").write_text("x")
+    other = save_model(create_model("tfswa-resunet-tiny"), tmp_path / "other")
+    cases = [
+        ([str(tiny_dir), "-o", str(tiny_dir), "--overwrite"], "own folder"),
+        ([str(tiny_dir), "-o", f"{tiny_dir}/.", "--overwrite"], "own folder"),
+        ([str(tiny_dir), "-o", str(other), "--overwrite"], "holds a PyTorch model"),
+        ([str(tiny_dir), "-o", str(tmp_path / "file")], "is a file"),
+        ([str(tiny_dir), "-o", str(tmp_path / "file" / "sub")], "cannot write there"),
+        ([str(tiny_dir), "-o", str(tmp_path / "x"), "--opset", "5"], "opsets 18 to 25"),
+        ([str(tiny_dir), "-o", str(tmp_path / "x"), "--opset", "99"], "opsets 18 to 25"),
+    ]
+    for args, words in cases:
+        assert main(["export", *args, "-q"]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (args, err)
+    assert (tiny_dir / "model.safetensors").read_bytes() == weights and (other / "model.safetensors").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "other"]
+
+
+def test_config_records_the_opset_the_file_has(tiny_dir, tmp_path, monkeypatch) -> None:
+    import tfswa.export.exporter as exporter
+
+    model = load_model(tiny_dir)
+
+    class Program:
+        def module(self):
+            return model
+
+    monkeypatch.setattr(exporter, "capture", lambda m: Program())
+    monkeypatch.setattr(exporter, "to_onnx", lambda program, path, opset: Path(path).write_bytes(b"onnx"))
+    monkeypatch.setattr(exporter, "verify", lambda *a, **k: [])
+    monkeypatch.setattr(exporter, "file_opset", lambda path: 18)  # the exporter's silent fallback
+    with pytest.raises(ExportError, match="wrote opset 18, not the 21"):
+        export_model(model, tmp_path / "out", opset=21)
+    assert list(tmp_path.iterdir()) == []

@@ -118,12 +118,12 @@ def export_model(
             _say(progress, f"converting to ONNX (opset {opset})")
             fp32 = work / "fp32.onnx"
             to_onnx(program, fp32, opset)
-            if (written := file_opset(fp32)) != opset:
-                raise ExportError(f"the exporter wrote opset {written}, not the {opset} asked for: nothing written")
             import onnxruntime
 
             section.update(opset=opset, onnxruntime_version=onnxruntime.__version__)
             checks = verify(model, _ort(model, fp32, section), "the ONNX model (ONNX Runtime)")
+            if (written := file_opset(fp32)) != opset:  # config.json must say what the file holds
+                raise ExportError(f"the exporter wrote opset {written}, not the {opset} asked for: nothing written")
             section["verified"] = _report(checks)
             if quantization == "none":
                 section.update(precision="fp32", quantization="none")

@@ -26,6 +26,9 @@ from tfswa.models import SpectrogramCore
 INPUT = "magnitude"
 OUTPUT = "sources"
 DEFAULT_OPSET = 18
+# Opsets tfswa export accepts: torch's exporter writes 18 at least (it silently writes 18 for lower ones) and
+# its version converter fails above 25 (torch 2.13, onnxscript, ONNX Runtime 1.32 run 18 to 25).
+MIN_OPSET, MAX_OPSET = 18, 25
 QUANTIZE = ("none", "dynamic", "static")
 
 
@@ -51,6 +54,14 @@ def to_onnx(program: torch.export.ExportedProgram, path: Path, opset: int = DEFA
         raise ExportError(f"ONNX conversion failed: {str(exc).splitlines()[0]}") from exc
     finally:
         quiet.setLevel(level)
+
+
+def file_opset(path: Path) -> int:
+    """The default-domain opset an ONNX file declares."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), -1)
 
 
 def calibration_inputs(model: SpectrogramCore, root: str | os.PathLike[str], tracks: int = 8,
