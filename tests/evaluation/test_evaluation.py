@@ -182,3 +182,58 @@ def test_stem_rules():
     assert derive("no_piano", stems) is None and derive("drums", stems) == 2.0
     assert ordered(["no_bass", "other", "zz", "vocals", ACCOMPANIMENT]) == [
         "vocals", "other", ACCOMPANIMENT, "no_bass", "zz"]
+
+
+def _estimates_from_references(corpus: Path, folder: Path) -> list:
+    """Perfect estimates (the true stems) for every test track, as ``folder/<track>/<stem>.wav``."""
+    import soundfile as sf
+
+    tracks = list_tracks(corpus, "test")
+    for track in tracks:
+        (folder / track.name).mkdir(parents=True)
+        for stem in FOUR:
+            sf.write(folder / track.name / f"{stem}.wav", track.read(stem).T, track.sample_rate, subtype="FLOAT")
+    return tracks
+
+
+def test_a_track_missing_a_stem_estimate_fails_and_short_estimates_warn(corpus: Path, tmp_path: Path):
+    """A missing stem used to drop that stem (and accompaniment) from the track's scores without a word; an
+    estimate shorter than its reference was scored padded, silently."""
+    import soundfile as sf
+
+    from tfswa.evaluation.estimators import folder_estimator
+
+    tracks = _estimates_from_references(corpus, tmp_path / "est")
+    (tmp_path / "est" / tracks[0].name / "bass.wav").unlink()
+    short = tmp_path / "est" / tracks[1].name / "drums.wav"
+    sf.write(short, tracks[1].read("drums")[:, : tracks[1].length // 2].T, 44100, subtype="FLOAT")
+    source = folder_estimator(tmp_path / "est", tracks)
+    with pytest.raises(FileNotFoundError, match="no estimate for bass"):
+        source.estimate(tracks[0], None, {})
+    with pytest.warns(UserWarning, match="drums.wav: 2.50 s long, the reference 5.00 s: padded"):
+        assert set(source.estimate(tracks[1], None, {})) == set(FOUR)
+    assert set(source.estimate(tracks[2], None, {})) == set(FOUR)
+
+
+@pytest.mark.slow
+def test_cli_reports_a_track_with_a_missing_stem_as_failed(corpus: Path, tmp_path: Path, capsys):
+    tracks = _estimates_from_references(corpus, tmp_path / "est")
+    (tmp_path / "est" / tracks[0].name / "bass.wav").unlink()
+    assert main(["evaluate", "--estimates", str(tmp_path / "est"), "--root", str(corpus), "-o", str(tmp_path / "r"),
+                 "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "2 tracks scored, 1 failed" in captured.out
+    assert f"{tracks[0].name}" in captured.err and "no estimate for bass" in captured.err
+    report = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert list(report["failed"]) == [tracks[0].name] and report["tracks"] == 2
+
+
+def test_evaluate_checks_its_report_folder_before_scoring(corpus: Path, tmp_path: Path, capsys, monkeypatch):
+    import tfswa.evaluation.runner
+
+    monkeypatch.setattr(tfswa.evaluation.runner, "evaluate", lambda *a, **k: pytest.fail("scoring started"))
+    (tmp_path / "file").write_text("x")
+    for target in ("file", "file/sub"):
+        assert main(["evaluate", "--oracle", "irm1", "--root", str(corpus), "-o", str(tmp_path / target)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "-o" in err[0], err

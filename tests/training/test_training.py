@@ -89,6 +89,42 @@ def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):
 # -- data -----------------------------------------------------------------------------------------------------
 
 
+def _tiny_corpus(root: Path, lengths: dict[str, int]) -> Path:
+    """``root/train/<a|b>/<stem>.wav``: track a with the given stem lengths, track b complete."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for track, sizes in (("a", lengths), ("b", dict.fromkeys(STEMS, 4410))):
+        (root / "train" / track).mkdir(parents=True)
+        for stem, n in sizes.items():
+            sf.write(root / "train" / track / f"{stem}.wav", (0.1 * rng.standard_normal((n, 2))).astype(np.float32),
+                     44100, subtype="FLOAT")
+    return root
+
+
+def test_a_corrupt_stem_file_names_its_track(tmp_path: Path, capsys):
+    """It used to stop training with a libsndfile traceback that named neither the file nor the track."""
+    root = _tiny_corpus(tmp_path / "c", dict.fromkeys(STEMS, 4410))
+    (root / "train" / "a" / "bass.wav").write_bytes(b"RIFF\0\0\0\0WAVEjunk" + bytes(200))
+    with pytest.raises(DataError, match=r"bass\.wav: not readable as audio .*track 'a' cannot be used"):
+        find_tracks(root)
+    assert main(["train", f"data.root={root}", f"trainer.out_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bass.wav" in err[0] and "'a'" in err[0], err
+
+
+def test_a_shorter_stem_is_padded_with_silence_and_named(tmp_path: Path):
+    """A track with one short stem used to be cut to that stem's length without a word."""
+    root = _tiny_corpus(tmp_path / "c", {"vocals": 4410, "drums": 4410, "bass": 2205, "other": 4410})
+    with pytest.warns(UserWarning, match="track 'a': stems shorter than the longest \\(bass by 0.05 s\\)"):
+        tracks = find_tracks(root)
+    a = next(t for t in tracks if t.name == "a")
+    assert a.length == 4410
+    bass = a.read("bass")
+    assert bass.shape == (2, 4410) and not bass[:, 2205:].any() and bass[:, :2205].any()
+
+
+
 @pytest.mark.slow
 def test_validation_split_and_test_subset_refused(corpus: Path, tmp_path: Path):
     import musdb

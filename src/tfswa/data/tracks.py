@@ -1,10 +1,13 @@
 """Track discovery: MUSDB18-HQ folders and generic stem folders, train/validation splits, segment reading.
 
-Audio arrays are (C, L): C = 2 channels, L samples. A track is a set of stem files of equal length.
+Audio arrays are (C, L): C = 2 channels, L samples. A track is a set of stem files; a stem shorter than the
+others is padded with silence to the longest (a warning names it: the rest of the song is kept, not cut). A stem
+file that cannot be read stops discovery with an error naming the file and its track.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +48,10 @@ class Track:
 
 def read_stereo(path: Path, start: int, frames: int) -> np.ndarray:
     """(2, frames) float32 from ``path`` at ``start``: mono duplicated, extra channels dropped, zero-padded."""
-    audio, _ = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    try:
+        audio, _ = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DataError(f"{path}: read error ({first_line(exc)})") from None
     audio = audio.T
     if audio.shape[0] == 1:
         audio = np.repeat(audio, 2, axis=0)
@@ -61,12 +67,24 @@ def track_from_folder(folder: Path, exclude: tuple[str, ...] = (MIXTURE,)) -> Tr
              if p.is_file() and p.suffix.lower() in STEM_EXTENSIONS and p.stem not in exclude}
     if not files:
         return None
-    infos = {name: sf.info(path) for name, path in files.items()}
+    infos = {}
+    for name, path in files.items():
+        try:
+            infos[name] = sf.info(path)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DataError(f"{path}: not readable as audio ({first_line(exc)}); track {folder.name!r} cannot be "
+                            "used: fix or remove the file") from None
     rates = {i.samplerate for i in infos.values()}
     if len(rates) != 1:
         raise DataError(f"{folder}: stems have different sample rates {sorted(rates)}")
-    length = min(i.frames for i in infos.values())
-    return Track(folder.name, files, length, rates.pop())
+    rate = rates.pop()
+    length = max(i.frames for i in infos.values())
+    short = {name: length - i.frames for name, i in infos.items() if i.frames < length}
+    if short:
+        which = ", ".join(f"{name} by {missing / rate:.2f} s" for name, missing in short.items())
+        warnings.warn(f"track {folder.name!r}: stems shorter than the longest ({which}) are padded with silence",
+                      stacklevel=2)
+    return Track(folder.name, files, length, rate)
 
 
 def decode_stem_files(root: str | Path, subset: str, cache: str | Path) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from tfswa.data.tracks import Track
 from tfswa.errors import TfswaError
 from tfswa.evaluation.oracle import ORACLES, oracle_separate
-from tfswa.evaluation.runner import read_estimates
+from tfswa.evaluation.runner import estimate_names, read_estimates
 from tfswa.stems import ACCOMPANIMENT, complemented
 
 EstimateFn = Callable[[Track, np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -46,12 +46,16 @@ def model_estimator(separator, label: str, sample_rate: int) -> Estimator:
     return Estimator(label, estimate)
 
 
-def folder_estimator(folder: str | Path) -> Estimator:
-    """``folder/<track>/<stem>.wav`` as ``tfswa separate`` (or any tool) writes them."""
+def folder_estimator(folder: str | Path, tracks: list[Track] | None = None) -> Estimator:
+    """``folder/<track>/<stem>.wav`` as ``tfswa separate`` (or any tool) writes them.
+
+    Every track must have the stems that any of ``tracks`` has in the folder: a track missing one fails.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise EstimatorError(f"{folder}: no such estimates folder")
-    return Estimator(folder.name, lambda track, mixture, refs: read_estimates(folder, track))
+    expected = set().union(*(estimate_names(folder / t.name) for t in tracks or ()))
+    return Estimator(folder.name, lambda track, mixture, refs: read_estimates(folder, track, expected))
 
 
 def oracle_estimator(method: str, stft_cfg) -> Estimator:

@@ -8,7 +8,8 @@ Arrays: (C, L) per stem inside, (L, C) for museval and files.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +73,20 @@ def references(track: Track) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return stems, mixture
 
 
-def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
-    """``folder/<track>/<stem>.wav`` (as ``tfswa separate`` writes them), fitted to the track's length."""
+def estimate_names(folder: Path) -> set[str]:
+    """The stems (canonical names) that ``folder`` holds estimate files for."""
+    if not folder.is_dir():
+        return set()
+    return {canonical(p.stem) for p in folder.iterdir() if p.suffix.lower() in ESTIMATE_EXTENSIONS}
+
+
+def read_estimates(folder: Path, track: Track, expected: Collection[str] = ()) -> dict[str, np.ndarray]:
+    """``folder/<track>/<stem>.wav`` (as ``tfswa separate`` writes them), fitted to the track's length.
+
+    A stem of ``expected`` (those the other tracks have) without a file fails the track: scoring only the stems
+    that are there would report it as complete. An estimate of another length than the reference is padded with
+    silence or cut, with a warning.
+    """
     base = folder / track.name
     if not base.is_dir():
         raise FileNotFoundError(f"no estimates for {track.name} in {folder}")
@@ -81,13 +94,21 @@ def read_estimates(folder: Path, track: Track) -> dict[str, np.ndarray]:
     for path in sorted(base.iterdir()):
         if path.suffix.lower() not in ESTIMATE_EXTENSIONS:
             continue
-        rate = sf.info(path).samplerate
-        if rate != track.sample_rate:
-            raise ValueError(f"{path}: {rate} Hz, the reference is {track.sample_rate} Hz")
+        info = sf.info(path)
+        if info.samplerate != track.sample_rate:
+            raise ValueError(f"{path}: {info.samplerate} Hz, the reference is {track.sample_rate} Hz")
+        if info.frames != track.length:
+            rate = track.sample_rate
+            warnings.warn(f"{path}: {info.frames / rate:.2f} s long, the reference {track.length / rate:.2f} s: "
+                          + ("padded with silence to score it" if info.frames < track.length else "cut to score it"),
+                          stacklevel=2)
         fitted = read_stereo(path, 0, track.length)
         out[canonical(path.stem)] = fitted
     if not out:
         raise FileNotFoundError(f"{base}: no estimate files")
+    missing = sorted(set(expected) - set(out), key=order_key)
+    if missing:
+        raise FileNotFoundError(f"{base}: no estimate for {', '.join(missing)} (the other tracks have one)")
     return out
 
 
