@@ -35,7 +35,7 @@ def offline(song: Path, out: Path, segment: float | None) -> dict[str, Path]:
     from tfswa.pretrained import default_model_path
     from tfswa.separator import Separator
 
-    return Separator(load_model(default_model_path()), segment=segment).separate_file(song, out)
+    return Separator(load_model(default_model_path()), segment=segment, precision="fp32").separate_file(song, out)
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
         song = Path(tmp) / "song.wav"
         write_song(song, args.seconds)
         reference = offline(song, Path(tmp) / "offline", args.segment)
-        with LocalServer(Path(tmp) / "data", "--workers", "0") as server:
+        with LocalServer(Path(tmp) / "data", "--workers", "0", "--precision", "fp32") as server:  # as offline
             url = f"ws://127.0.0.1:{server.port}/v1/stream"
             for mode in ("realtime", "fast"):
                 start = time.perf_counter()

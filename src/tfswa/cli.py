@@ -682,9 +682,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction (default 0.25)")
     p.add_argument("--shifts", type=int, default=0, help="average N randomly shifted chunk grids")
     p.add_argument("--wiener-iters", type=int, default=0, help="multichannel Wiener EM iterations (0 = off)")
-    p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="chunks handed to the model together (each runs on its own: the stems never depend on it)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="model arithmetic: auto = bf16 where the CPU/GPU has native bfloat16, else fp32")
+                   help="model arithmetic: auto = fp32 on a CPU (bf16 does not pay there: README, Precision), bf16 "
+                        "on a CUDA GPU with native bfloat16")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     _backend_args(p)
     p.add_argument("--filename", default="{track}/{stem}.{ext}",
