@@ -200,9 +200,11 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.precision
 def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32() -> None:
     model = load_model(default_model_path())
-    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")  # training's rule
+    assert Separator(model).precision == Separator(model, precision="auto").precision == "fp32"  # separation's
     assert resolve_precision("fp32", "cpu") == "fp32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("fp16", "cpu")

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.slow  # starts servers and separates songs
 
 
 def test_upload_separates_like_the_cli(server, tmp_path) -> None:
-    s = server()
+    """The whole job flow, and the same 16-bit stems as ``tfswa separate``, both in fp32 (bf16 and the defaults:
+    :func:`test_service_and_cli_agree_in_bf16_and_by_default`)."""
+    s = server("--precision", "fp32")
     r = upload(s.url, DEMO)
     assert r.status_code == 202 and r.json()["state"] == "queued"
     job = wait(s.url, r.json()["id"])
@@ -36,7 +38,8 @@ def test_upload_separates_like_the_cli(server, tmp_path) -> None:
     assert sorted(job["stems"]) == ["bass", "drums", "other", "vocals"]
     assert job["timings"]["separation_s"] > 0 and job["audio_seconds"] == pytest.approx(20.0, abs=0.1)
     cli = tmp_path / "cli"
-    subprocess.run([sys.executable, "-m", "tfswa", "separate", str(DEMO), "-o", str(cli), "-q"], check=True)
+    subprocess.run([sys.executable, "-m", "tfswa", "separate", str(DEMO), "-o", str(cli), "-q", "--precision", "fp32"],
+                   check=True)
     for stem in job["stems"]:
         r = httpx.get(f"{s.url}/v1/jobs/{job['id']}/stems/{stem}", timeout=30)
         assert r.status_code == 200
@@ -54,6 +57,28 @@ def test_upload_separates_like_the_cli(server, tmp_path) -> None:
     assert not any((tmp_path / "data" / "jobs").iterdir())
     s.proc.terminate()  # SIGTERM stops the server and its workers promptly (docker stop, systemd)
     assert s.proc.wait(15) in (0, 143)
+
+
+@pytest.mark.precision
+@pytest.mark.parametrize("precision", ["bf16", None])
+def test_service_and_cli_agree_in_bf16_and_by_default(server, tmp_path, precision) -> None:
+    """Identical 16-bit stems in bf16 and with both defaults (``auto``, whatever it resolves to here; CI runs this
+    again as the other kind of CPU). Once they were 4 steps apart where bf16 is native: the service ran fp32, the
+    CLI's ``auto`` bf16."""
+    song = tmp_path / "cut.wav"
+    x, rate = sf.read(DEMO, dtype="float32", frames=3 * 44100)  # short: bf16 is slow where it is emulated
+    sf.write(song, x, rate, subtype="FLOAT")
+    args = ["--precision", precision] if precision else []
+    s = server(*args)
+    job = wait(s.url, upload(s.url, song).json()["id"])
+    assert job["state"] == "done", job
+    cli = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "tfswa", "separate", str(song), "-o", str(cli), "-q", *args], check=True)
+    for stem in ("vocals", "drums", "bass", "other"):
+        r = httpx.get(f"{s.url}/v1/jobs/{job['id']}/stems/{stem}", timeout=30)
+        served, _ = sf.read(io.BytesIO(r.content), dtype="int16")
+        local, _ = sf.read(cli / "tfswa-default" / "cut" / f"{stem}.wav", dtype="int16")
+        assert served.shape == local.shape == (3 * 44100, 2) and np.array_equal(served, local), stem
 
 
 def test_limits_keys_bad_audio_and_path_tricks(server, tmp_path) -> None:
