@@ -498,6 +498,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError("--holdout and --real-voice need the fluidsynth renderer (real sounds to hold out)")
     if args.soundfont and (args.holdout or args.real_voice):
         raise UserError("--holdout and --real-voice use the held-out SoundFont; drop --soundfont")
+    if args.focus in ("lofi", "spoken") and args.renderer == "builtin":
+        raise UserError(f"--focus {args.focus} needs the fluidsynth renderer (singers and production)")
+    if args.focus == "lofi" and args.dry:
+        raise UserError("--focus lofi needs production (the band limit is part of the vocal chain); drop --dry")
     real_voice = None
     if args.real_voice:
         real_voice = str(Path(args.real_voice).resolve())
@@ -506,7 +510,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                             + (" (install the Debian package alsa-utils)" if "alsa" in args.real_voice else ""))
     options = SynthOptions(seconds=args.seconds, seed=args.seed, renderer=args.renderer, soundfont=args.soundfont,
                            sample_rate=args.sample_rate, audio_format=args.format, holdout=args.holdout or
-                           real_voice is not None, real_voice=real_voice, production=not args.dry)
+                           real_voice is not None, real_voice=real_voice, production=not args.dry, focus=args.focus)
     total = args.tracks + args.test_tracks
     made = _make_dir(Path(args.outdir), "OUTDIR")  # a file or an unwritable place: one line before any work
     with tqdm(total=total, unit="song", disable=args.quiet or None, dynamic_ncols=True) as bar:
@@ -826,6 +830,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vocals from real recorded speech (WAV folder or file; default: the alsa-utils samples), "
                         "re-pitched to the melody or spoken, over held-out backings (implies --holdout)")
     p.add_argument("--dry", action="store_true", help="no production (effects, master bus): plain mixes")
+    p.add_argument("--focus", choices=("none", "low-voice", "lofi", "unison", "spoken"), default="none",
+                   help="every song has this vocal feature and no other (a test split that isolates it): low-voice "
+                        "(lead and backing down to E2, 82 Hz), lofi (band-limited vocal stem), unison (the lead "
+                        "follows the bass line), spoken (spoken or rapped lead); songs of their own seed space")
     p.add_argument("--sample-rate", type=int, default=44100, help=argparse.SUPPRESS)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)

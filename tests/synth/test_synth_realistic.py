@@ -11,6 +11,7 @@ import soundfile as sf
 
 from helpers import needs_fluidsynth, needs_synth_sounds
 from tfswa.cli import main
+from tfswa.synth import instruments as gm
 from tfswa.synth import sounds
 from tfswa.synth.compose import STEMS
 from tfswa.synth.corpus import SynthOptions, generate_corpus, render_track
@@ -62,6 +63,9 @@ def test_heldout_sounds_never_appear_in_a_training_corpus(corpora):
     for kind in ("soundfonts", "drum_kits", "voices"):
         a, b = set(train_pool.describe()[kind]), set(held_pool.describe()[kind])
         assert a and b and not a & b, kind
+    for meta in _metas(corpora["train"]):
+        assert meta["heldout_family"]["played"] == []
+        assert not any(gm.heldout_instrument(p["instrument"]) for p in meta["parts"])
     for meta in _metas(corpora["heldout"]):
         assert meta["sounds"]["heldout"] is True
         for source in meta["sources"]:

@@ -9,7 +9,7 @@ Styles (grooves, bass patterns, tempo ranges, instrument choices) live in :mod:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,6 +55,15 @@ VOCAL_MODEL_WEIGHTS = {"sung": 0.75, "voice": 0.15, "formant": 0.10}
 DENSE_FAMILIES = ("pads", "guitars", "keys", "leads")  # what a dense arrangement covers first
 RHYTHM_ROLES = ("comp", "strum", "stab", "offbeat", "quarters")
 EXPRESSIVE_MODELS = ("strings", "reed", "flute", "brass")  # lead instruments played with vibrato
+# Songs of a corpus that isolate one feature of the vocals (tfswa synth --focus); "none" draws them all at their
+# training rates (low voices LOW_VOICE_SHARE, unison with the bass UNISON_SHARE, ...).
+FOCUSES = ("none", "low-voice", "lofi", "unison", "spoken")
+LOW_VOICE_SHARE = 0.25  # songs whose singers are low voices (the bass-voice register, f0 down to 82 Hz)
+LOW_BACKING_SHARE = 0.15  # other songs whose backing vocals sing in that register under the lead
+UNISON_SHARE = 0.12  # songs whose lead follows the bass line (unison or octaves) for a section or the whole song
+UNISON_WHOLE_SONG = 0.4  # of those: the whole song (else one sung section)
+UNISON_BACKING = 0.5  # of those: the backing vocals follow the bass too
+HELDOUT_SWAP = 0.4  # held-out songs without a held-out-family instrument that get one as a lead line
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,14 @@ class Song:
     groove: str = ""
     swing: float = 0.5
     dense: bool = False
+    register: str = "mid voice"
+    backing_register: str = "mid voice"
+    unison: list[list[float]] = field(default_factory=list)
+
+    @property
+    def low_voice(self) -> bool:
+        """Whether the lead sings in the low (bass-voice) register."""
+        return self.register == gm.LOW_REGISTER
 
     @property
     def bar_seconds(self) -> float:
@@ -188,22 +205,38 @@ class Song:
             ],
             "stem_gains_db": {k: round(v, 3) for k, v in self.stem_gains_db.items()},
             "dropped_stems": self.dropped,
+            "vocal_register": self.register,
+            "vocal_range": list(gm.VOICE_RANGES[self.register]),
+            "backing_register": self.backing_register,
+            "unison_with_bass": self.unison,
             "parts": [p.to_meta() for p in self.parts],
             "active": {stem: self.active(stem) for stem in STEMS},
         }
 
 
 class Composer:
-    """Composes one song from ``rng``; call :meth:`compose`. ``style`` forces a style (else drawn by weight)."""
+    """Composes one song from ``rng``; call :meth:`compose`. ``style`` forces a style (else drawn by weight).
+
+    ``holdout``: the song may play the held-out instrument family (training songs never do). ``focus`` (one of
+    :data:`FOCUSES`) forces a vocal feature ("low-voice": the bass-voice register, "unison": the lead follows the
+    bass line all song) and leaves the other drawn features out. The vocal features are drawn from
+    ``feature_rng`` (default: ``rng``), so a corpus can draw them without shifting the rest of the song.
+    """
 
     def __init__(self, rng: np.random.Generator, seconds: float, vocal_models: tuple[str, ...] = ("voice", "formant"),
-                 style: str | None = None):
+                 style: str | None = None, *, holdout: bool = False, focus: str = "none",
+                 feature_rng: np.random.Generator | None = None):
         if style is not None and style not in STYLES:
             raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+        if focus not in FOCUSES:
+            raise ValueError(f"unknown focus {focus!r} (choose from {', '.join(FOCUSES)})")
         self.rng = rng
         self.seconds = float(seconds)
         self.vocal_models = tuple(vocal_models)
         self.style_name = style
+        self.holdout = holdout
+        self.focus = focus
+        self.feature_rng = feature_rng if feature_rng is not None else rng
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _u(self, low: float, high: float) -> float:
@@ -257,10 +290,14 @@ class Composer:
         return [p for p in range(low, high + 1) if p % 12 in scale]
 
     def _center(self, inst: Instrument, low: float = 52, high: float = 72) -> float:
-        """A register centre for ``inst`` inside ``[low, high]`` where possible, with room around it."""
+        """A register centre for ``inst`` inside ``[low, high]`` where possible, with room around it; else the
+        centre nearest to that register that leaves the room."""
         a, b = max(inst.low + 7, low), min(inst.high - 7, high)
         if a > b:
-            a = b = (inst.low + inst.high) / 2
+            if inst.low + 7 > inst.high - 7:
+                a = b = (inst.low + inst.high) / 2
+            else:
+                a = b = inst.low + 7 if high < inst.low + 7 else inst.high - 7
         return self._u(a, b)
 
     def _add(self, part: Part, start: float, duration: float, pitch: int, velocity: float, jitter: float = 0.006,
@@ -297,22 +334,90 @@ class Composer:
         self.sections = self._form()
         self.dense = self._chance(0.2)
         self.sings = self._singing_sections()
-        self.voice_range = gm.VOICE_RANGES[self._pick(tuple(gm.VOICE_RANGES))]
+        self.register = self._pick(gm.REGISTERS)
+        self._vocal_features()
+        self.voice_range = gm.VOICE_RANGES[self.register]
         self.builds = self._build_bars()
         self.kicks: dict[int, list[float]] = {}
 
         dropped: list[str] = []
         if self._chance(0.25):
             dropped.append(str(rng.choice(["vocals", "drums", "bass", "other"], p=[0.4, 0.2, 0.2, 0.2])))
+        keep = ("vocals", "bass") if self.unison_scope is not None else ("vocals",) if self.focus != "none" else ()
+        if dropped and dropped[0] in keep:
+            dropped = []  # a focus song keeps its vocals, a unison song its vocals and bass
         # Every stem is composed (the bass follows the kick even when the drums are left out), then dropped.
-        parts = [self._drums(), self._bass(), *self._others(), *self._vocals()]
+        drums, bass = self._drums(), self._bass()
+        self.bass_line = sorted(bass.notes, key=lambda n: n.start)
+        self.bass_starts = np.array([n.start for n in self.bass_line])
+        parts = [drums, bass, *self._others(), *self._vocals()]
         parts = [p for p in parts if p.notes and p.stem not in dropped]
         loud = self.dense or self._chance(0.15)  # loud, dense backings: the singer sits lower in the mix
         gains = {"vocals": self._u(-6, 0) if loud else self._u(-3, 3), "drums": self._u(-4, 2),
                  "bass": self._u(-5, 1), "other": self._u(0, 4) if loud else self._u(-4, 2)}
         first = self.sections[0]
         return Song(self.seconds, first.tempo, first.tonic, first.mode, self.sections, parts, gains, dropped,
-                    self.style.name, self.groove.name, self.swing, self.dense)
+                    self.style.name, self.groove.name, self.swing, self.dense, self.register, self.backing_register,
+                    self.unison_spans())
+
+    def _vocal_features(self) -> None:
+        """Draw the vocal features from ``feature_rng`` (a fixed number of draws): the low register, low backing
+        vocals, unison with the bass (whole song or one sung section, backing vocals too or not); ``focus`` forces
+        one feature and leaves the others out."""
+        u = self.feature_rng.random(6)
+        focus = self.focus
+        free = focus == "none"
+        if focus == "low-voice" or (free and u[0] < LOW_VOICE_SHARE):
+            self.register = gm.LOW_REGISTER
+        low_backing = self.register != gm.LOW_REGISTER and free and u[1] < LOW_BACKING_SHARE
+        self.backing_register = gm.LOW_REGISTER if low_backing else self.register
+        self.unison_scope: str | None = None
+        if focus == "unison":
+            self.unison_scope = "song"
+        elif free and u[2] < UNISON_SHARE:
+            sung = sorted({s.name for s in self.sections if self.sings[s.name]})
+            self.unison_scope = "song" if u[3] < UNISON_WHOLE_SONG else sung[int(u[4] * len(sung))]
+        self.unison_backing = self.unison_scope is not None and (focus == "unison" or u[5] < UNISON_BACKING)
+
+    def unison_spans(self) -> list[list[float]]:
+        """Time spans ``[start, end]`` (seconds) where the vocals follow the bass line; empty when they never do."""
+        if self.unison_scope is None:
+            return []
+        if self.unison_scope == "song":
+            return [[0.0, self.seconds]]
+        return [[round(s.start, 4), round(min(s.end, self.seconds), 4)] for s in self.sections
+                if s.name == self.unison_scope and s.start < self.seconds]
+
+    def _in_unison(self, t: float) -> bool:
+        if self.unison_scope is None:
+            return False
+        return self.unison_scope == "song" or self.bar_section[self._bar_at(t)].name == self.unison_scope
+
+    def _bar_at(self, t: float) -> int:
+        """The bar sounding at ``t`` seconds."""
+        return max(0, min(len(self.bar_start) - 1, int(np.searchsorted(self.bar_start, t + 1e-6, side="right")) - 1))
+
+    def _bass_at(self, t: float) -> int | None:
+        """The pitch of the bass note sounding at ``t`` (or starting within 30 ms of it); None when the bass rests."""
+        k = int(np.searchsorted(self.bass_starts, t + 0.03, side="right")) - 1
+        if k < 0:
+            return None
+        note = self.bass_line[k]
+        return note.pitch if note.start + note.duration > t - 0.02 else None
+
+    def _follow_bass(self, part: Part, low: int, high: int) -> dict[float, int]:
+        """Move ``part``'s notes inside the unison spans onto the bass line: the bass pitch when it lies in
+        ``[low, high]``, else that pitch class an octave or more away, nearest to the melody's own note.
+        Returns ``{onset: new pitch}`` of the moved notes."""
+        moved: dict[float, int] = {}
+        for i, n in enumerate(part.notes):
+            bass = self._bass_at(n.start) if self._in_unison(n.start) else None
+            if bass is None:
+                continue
+            pitch = bass if low <= bass <= high else nearest_pitch(bass % 12, n.pitch, low, high)
+            part.notes[i] = replace(n, pitch=pitch, glide=-1.0 if n.glide == -1.0 else 0.0)  # scoops stay
+            moved[n.start] = pitch
+        return moved
 
     def _feel(self) -> tuple[float, int]:
         """Swing ratio and swing unit in steps (2: eighths, 1: sixteenths) for the groove's feel."""
@@ -698,8 +803,36 @@ class Composer:
                     take(candidates)
         while len(chosen) < count and pool:
             take(pool)
+        chosen = self._heldout_family(chosen)
         chosen.sort(key=lambda e: e[1] == ("melody",))
         return [(gm.BY_NAME[name], roles, family) for name, roles, family, _ in chosen]
+
+    def _heldout_family(self, chosen: list[tuple[str, tuple[str, ...], str, float]]
+                        ) -> list[tuple[str, tuple[str, ...], str, float]]:
+        """The held-out instrument family (:data:`~tfswa.synth.instruments.HELDOUT_FAMILY`) in the chosen parts.
+
+        A training song swaps a held-out instrument for the heaviest other instrument of its family in the style
+        (no random draw, so the rest of the song is unchanged) or leaves it out. A held-out song plays every
+        held-out pick as a random member of the family, and without one it adds one as a lead line
+        (:data:`HELDOUT_SWAP` of the songs, at most five parts)."""
+        names = {e[0] for e in chosen}
+        out: list[tuple[str, tuple[str, ...], str, float]] = []
+        for name, roles, family, weight in chosen:
+            if not gm.heldout_instrument(name):
+                out.append((name, roles, family, weight))
+            elif self.holdout:
+                pipe = gm.BY_NAME[self._pick(gm.HELDOUT_INSTRUMENTS)]
+                out.append((pipe.name, tuple(r for r in roles if r in pipe.roles) or ("melody",), family, weight))
+            else:
+                subs = sorted((e for e in self.style.others if e[2] == family and e[0] not in names
+                               and not gm.heldout_instrument(e[0])), key=lambda e: -e[3])
+                if subs:
+                    out.append(subs[0])
+                    names.add(subs[0][0])
+        if self.holdout and not any(gm.heldout_instrument(e[0]) for e in out) and len(out) < 5 \
+                and self._chance(HELDOUT_SWAP):
+            out.append((self._pick(gm.HELDOUT_INSTRUMENTS), ("melody",), "leads", 1.0))
+        return out
 
     def _others(self) -> list[Part]:
         count = int(self._pick((4, 4, 5))) if self.dense else int(self.rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25]))
@@ -992,9 +1125,21 @@ class Composer:
                     hi = min(len(scale_pitches) - 1, index + 2)
                     self._add(harm, start, duration, scale_pitches[hi], vel * 0.9, glide=glide, vowel=vowel)
                 previous_pitch, previous_end = pitch, start + duration
+        if self.unison_scope is not None:
+            moved = self._follow_bass(lead, low, high)
+            for i, n in enumerate(harm.notes):  # the harmony doubles the new line an octave away
+                if n.start in moved:
+                    p = moved[n.start]
+                    harm.notes[i] = replace(n, pitch=p + 12 if p + 12 <= high else p - 12 if p - 12 >= low else p,
+                                            glide=0.0)
         parts = [lead, harm] if harm.notes else [lead]
         if self._chance(0.3):
-            parts.extend(self._backing(voice, low, high, lead))
+            b_low, b_high = gm.VOICE_RANGES[self.backing_register]
+            backing = self._backing(voice, b_low, b_high, lead)
+            if self.unison_backing:
+                for part in backing:
+                    self._follow_bass(part, b_low, b_high)
+            parts.extend(backing)
         return parts
 
     def _vowel(self, voice: Instrument) -> str:
@@ -1046,9 +1191,11 @@ class Composer:
 
 
 def compose_song(rng: np.random.Generator, seconds: float, vocal_models: tuple[str, ...] = ("voice", "formant"),
-                 style: str | None = None) -> Song:
+                 style: str | None = None, *, holdout: bool = False, focus: str = "none",
+                 feature_rng: np.random.Generator | None = None) -> Song:
     """Compose a ``seconds``-long song excerpt from ``rng`` (see :class:`Composer`); ``style`` forces a style."""
-    return Composer(rng, seconds, vocal_models, style).compose()
+    return Composer(rng, seconds, vocal_models, style, holdout=holdout, focus=focus,
+                    feature_rng=feature_rng).compose()
 
 
 def pitch_offset(note: Note, part: Part, t: np.ndarray) -> np.ndarray:

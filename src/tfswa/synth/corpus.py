@@ -6,7 +6,9 @@ of the four stem files as written (exact for 24-bit; within float32 rounding for
 With the ``fluidsynth`` renderer a song is played by several SoundFonts, recorded Hydrogen drum kits and singers
 made from human speech (:mod:`tfswa.synth.sounds`), and produced (:mod:`tfswa.synth.production`: per-part and
 per-stem effects, a master bus whose compression and limiting is one gain curve applied to every stem, so the
-mixture stays the sum of the stems). ``holdout`` songs use only the held-out sounds. The ``builtin`` renderer is
+mixture stays the sum of the stems). ``holdout`` songs use only the held-out sounds (and may play the held-out
+instrument family); ``focus`` songs isolate one vocal feature (low voices, band-limited vocals, vocals in unison with
+the bass, spoken vocals) for a test split. The ``builtin`` renderer is
 the dependency-free NumPy synthesiser with dry, unproduced mixes. Each track is written into
 a hidden temporary folder and renamed when complete, so an interrupted run never leaves a half-written track, and a
 rerun with the same options skips the tracks already there.
@@ -26,13 +28,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tfswa.synth.compose import STEMS, Part, Song, compose_song
+from tfswa.synth import instruments as gm
+from tfswa.synth.compose import FOCUSES, STEMS, Part, Song, compose_song
 from tfswa.synth.effects import gated_rms, reverb, room_impulse
 from tfswa.synth.midi import write_part_midi
 
 SPLITS = {"train": 0, "test": 1}
 SUBTYPES = {"float": "FLOAT", "pcm24": "PCM_24"}
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+SPOKEN_SHARE = 0.15  # songs outside hip-hop whose lead is spoken or rapped
+SPOKEN_SHARE_HIPHOP = 0.5  # hip-hop songs (and real-voice and low-voice focus songs) whose lead is spoken
+FOCUS_LABELS = {"low-voice": "Low Voice", "lofi": "Lofi", "unison": "Unison", "spoken": "Spoken"}
 NOISE_FLOOR = 1e-5  # RMS of the noise floor added to each playing stem (-100 dBFS)
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; argument SF_FALSE turns the PEAK chunk off
 
@@ -50,6 +56,15 @@ class SynthOptions:
     holdout: bool = False
     real_voice: str | None = None
     production: bool = True
+    focus: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.focus not in FOCUSES:
+            raise ValueError(f"unknown focus {self.focus!r} (choose from {', '.join(FOCUSES)})")
+        if self.focus in ("lofi", "spoken") and self.renderer != "fluidsynth":
+            raise ValueError(f"focus {self.focus} needs the fluidsynth renderer (singers and production)")
+        if self.focus == "lofi" and not self.production:
+            raise ValueError("focus lofi needs production (the band limit is part of the vocal chain)")
 
     def key(self) -> dict:
         """The options recorded in each track's meta.json (a rerun skips tracks whose key matches)."""
@@ -77,31 +92,55 @@ def make_renderer(options: SynthOptions):
     raise ValueError(f"unknown renderer {options.renderer!r} (use fluidsynth or builtin)")
 
 
-def track_name(split: str, index: int, seed: int, holdout: bool = False) -> str:
-    return f"Synth{seed} - {'Heldout ' if holdout else ''}{split.capitalize()} {index:04d}"
+def track_name(split: str, index: int, seed: int, holdout: bool = False, focus: str = "none") -> str:
+    label = f"{FOCUS_LABELS[focus]} " if focus != "none" else ""
+    return f"Synth{seed} - {'Heldout ' if holdout else ''}{label}{split.capitalize()} {index:04d}"
 
 
 def _seeds(split: str, index: int, options: SynthOptions) -> list[np.random.SeedSequence]:
-    """(compose, mix, render, sounds) seeds of one track; held-out songs draw from their own seed space."""
+    """(compose, mix, render, sounds, vocal features) seeds of one track; held-out and focus songs draw from seed
+    spaces of their own (never a training song's)."""
     entropy = [options.seed, SPLITS[split], index] + ([1] if options.holdout else [])
-    return np.random.SeedSequence(entropy).spawn(4)
+    if options.focus != "none":
+        entropy += [2, FOCUSES.index(options.focus)]  # nonzero: a trailing zero would not change the entropy
+    return np.random.SeedSequence(entropy).spawn(5)
 
 
 def compose_track(split: str, index: int, options: SynthOptions) -> Song:
     """The composed song of track ``index`` of ``split`` (seeded by the corpus seed, split and index)."""
     if options.renderer == "builtin":
         vocal_models: tuple[str, ...] = ("formant",)
-    elif options.holdout or options.real_voice:
+    elif options.holdout or options.real_voice or options.focus != "none":
         vocal_models = ("sung",)
     else:
         vocal_models = ("sung", "voice", "formant")
-    return compose_song(np.random.default_rng(_seeds(split, index, options)[0]), options.seconds, vocal_models)
+    seeds = _seeds(split, index, options)
+    return compose_song(np.random.default_rng(seeds[0]), options.seconds, vocal_models, holdout=options.holdout,
+                        focus=options.focus, feature_rng=np.random.default_rng(seeds[4]))
+
+
+def _spoken_share(song: Song, options: SynthOptions) -> float:
+    """How likely the song's lead is spoken or rapped (:data:`SPOKEN_SHARE`; a focus other than spoken and
+    low-voice leaves it out)."""
+    if options.focus == "spoken":
+        return 1.0
+    if options.focus in ("lofi", "unison"):
+        return 0.0
+    hiphop = song.style == "hiphop" or options.real_voice or options.focus == "low-voice"
+    return SPOKEN_SHARE_HIPHOP if hiphop else SPOKEN_SHARE
+
+
+def _low_roles(song: Song) -> frozenset[str]:
+    """The vocal roles that sing in the low register (their singers are mostly male voices, formants lowered)."""
+    if song.low_voice:
+        return frozenset(("lead", "double", "harmony", "backing"))
+    return frozenset(("backing",)) if song.backing_register == gm.LOW_REGISTER else frozenset()
 
 
 def render_track(split: str, index: int, options: SynthOptions, renderer=None) -> tuple[dict[str, np.ndarray], dict]:
     """Compose and render one song: stems as (N, 2) float32 arrays (plus "mixture") and its metadata."""
     renderer = renderer or make_renderer(options)
-    _, mix_seq, render_seq, sound_seq = _seeds(split, index, options)
+    _, mix_seq, render_seq, sound_seq, _ = _seeds(split, index, options)
     song = compose_track(split, index, options)
     mix_rng = np.random.default_rng(mix_seq)
     sr = options.sample_rate
@@ -115,15 +154,16 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
 
         sound_rng = np.random.default_rng(sound_seq)
         parts = _double_tracks(parts, sound_rng)
-        sources = plan_sounds(sound_rng, parts, studio.pool)
-        spoken = bool(sound_rng.random() < (0.5 if song.style == "hiphop" or options.real_voice
-                                            else 0.05))
+        sources = plan_sounds(sound_rng, parts, studio.pool, _low_roles(song))
+        spoken = bool(sound_rng.random() < _spoken_share(song, options))
     produce = options.production and studio is not None
     plan = None
     if produce:
         from tfswa.synth.production import part_effects, plan_production
 
-        plan = plan_production(mix_rng, song.style, tempo=song.tempo)
+        lofi = True if options.focus == "lofi" else None if options.focus == "none" else False
+        plan = plan_production(mix_rng, song.style, tempo=song.tempo, lofi=lofi)
+    band = plan.stems["vocals"].lofi if plan is not None else None
     ir = room_impulse(mix_rng, sr, rt60=float(mix_rng.uniform(0.6, 1.8)), predelay=float(mix_rng.uniform(0.01, 0.03)))
     stems = {stem: np.zeros((2, n)) for stem in STEMS}
     sends = {stem: np.zeros((2, n)) for stem in STEMS}  # reverb is linear: one convolution per stem
@@ -134,7 +174,7 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
         if studio is not None:
             source = sources[k]
             audio = studio.render(part, source, options.seconds, int(seed), lyric_seed,
-                                  spoken=spoken and part.role in ("lead", "double"))
+                                  spoken=spoken and part.role in ("lead", "double"), air=band is None)
             part_meta.append({"source": f"{source['kind']}:{source['name']}",
                               **({"formant_shift": source["formant_shift"]} if "formant_shift" in source else {})})
         else:
@@ -180,7 +220,7 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
     song_meta = song.to_meta()
     song_meta["parts"] = [{**p.to_meta(), **m} for p, m in zip(parts, part_meta, strict=True)]
     meta = {
-        "name": track_name(split, index, options.seed, options.holdout),
+        "name": track_name(split, index, options.seed, options.holdout, options.focus),
         "split": split,
         "index": index,
         "options": options.key(),
@@ -188,6 +228,19 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
         **song_meta,
         "sources": sorted({m["source"] for m in part_meta}),
         "spoken_vocals": spoken,
+        "vocal_features": {
+            "focus": options.focus,
+            "low_voice": song.low_voice,
+            "register": song.register,
+            "backing_register": song.backing_register,
+            "unison_with_bass": song.unison,
+            "spoken": spoken,
+            "band_limit": band.kind if band is not None else None,
+            "band_limit_hz": band.cutoff_hz if band is not None else None,
+        },
+        "heldout_family": {"family": gm.HELDOUT_FAMILY,
+                           "played": sorted({p.instrument.name for p in parts
+                                             if gm.heldout_instrument(p.instrument.name)})},
         "production": ({**plan.to_meta(), "master": master_meta} if plan is not None else None),
         "mixture_level_dbfs": round(20 * float(np.log10(max(gated_rms(mix.T, sr), 1e-12))), 3),
         "stem_peaks": {s: round(float(np.abs(out[s]).max()), 5) for s in (*STEMS, "mixture")},
@@ -220,7 +273,7 @@ def write_track(root: Path, split: str, index: int, options: SynthOptions, rende
 
     ``save_midi`` also writes each part as ``midi/<nn>-<stem>-<instrument>.mid`` (the score behind the audio).
     """
-    name = track_name(split, index, options.seed, options.holdout)
+    name = track_name(split, index, options.seed, options.holdout, options.focus)
     final = root / split / name
     if _complete(final, options):
         return name, False

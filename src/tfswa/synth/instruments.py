@@ -78,6 +78,11 @@ OTHER = (
     Instrument("sweep pad", 95, ("sustain",), 43, 79, "pad"),
     Instrument("crystal pluck", 98, ("arpeggio",), 55, 91, "mallet"),
     Instrument("sitar", 104, ("melody", "arpeggio"), 48, 84, "sitar"),
+    # General MIDI "pipe" family (programs 72-79): the held-out instrument family (see HELDOUT_FAMILY)
+    Instrument("piccolo", 72, ("melody",), 74, 102, "flute"),
+    Instrument("recorder", 74, ("melody", "arpeggio"), 72, 96, "flute"),
+    Instrument("pan flute", 75, ("melody",), 60, 91, "flute"),
+    Instrument("ocarina", 79, ("melody",), 60, 86, "flute"),
 )
 
 BASS = (
@@ -114,11 +119,24 @@ VOICES = (
     Instrument("sung voice", 52, ("lead",), 0, 127, "sung"),
 )
 
-# Singer ranges (MIDI): low, middle and high voices.
-VOICE_RANGES = {"low voice": (47, 67), "mid voice": (52, 72), "high voice": (57, 79)}
+# Singer ranges (MIDI): a bass voice from E2 (82 Hz) to E3 (low male singing, speech and rap), low, middle, high.
+VOICE_RANGES = {"bass voice": (40, 52), "low voice": (47, 67), "mid voice": (52, 72), "high voice": (57, 79)}
+LOW_REGISTER = "bass voice"  # the register of "low voice" songs (tfswa synth --focus low-voice)
+REGISTERS = ("low voice", "mid voice", "high voice")  # the registers every other song draws from
+
+# The held-out instrument family: General MIDI "pipe" (programs 72-79: piccolo, flute, recorder, pan flute, ...).
+# Training songs never play it (the composer swaps it for another lead); only --holdout songs do.
+HELDOUT_FAMILY = "pipe"
+HELDOUT_PROGRAMS = range(72, 80)
 
 # Every instrument by name (names are unique across the catalogue).
 BY_NAME = {inst.name: inst for inst in (*OTHER, *BASS, *DRUM_KITS, *VOICES)}
+HELDOUT_INSTRUMENTS = tuple(inst.name for inst in OTHER if inst.program in HELDOUT_PROGRAMS)
+
+
+def heldout_instrument(name: str) -> bool:
+    """Whether the instrument ``name`` belongs to the held-out family (never in a training song)."""
+    return name in HELDOUT_INSTRUMENTS
 
 # General MIDI percussion keys used by the drum composer.
 KICK, SIDE_STICK, SNARE, CLAP, SNARE2 = 36, 37, 38, 39, 40

@@ -6,6 +6,8 @@ Three stages, all drawn from a :class:`ProductionPlan` (see :func:`plan_producti
    guitars; each part keeps its level (gated RMS restored).
 2. :func:`stem_effects`: one chain per stem (vocals, drums, bass, other): static EQ, saturation, compressor (serial
    or parallel), chorus, delay and reverb, with every wet signal mixed inside the stem; the stem keeps its level.
+   On a share of songs (:data:`LOFI_SHARE`) the vocal chain ends in a band limit (:func:`band_limit`): the voice
+   as recorded at 16 or 22.05 kHz, or through an old recording chain (high-pass, mid bump, 4-6 kHz band).
 3. :func:`master`: a *linear* master EQ applied to each stem, then one gain curve g[n] computed from the summed
    mixture (bus compressor, loudness gain towards a LUFS target, lookahead brick-wall limiter) and multiplied into
    every stem. Both steps commute with the sum, so the mixture stays the exact sum of the processed stems.
@@ -14,6 +16,8 @@ Dynamics, modulation, delay and reverb are Spotify's ``pedalboard`` (float32 ins
 cascaded-biquad pass (RBJ cookbook, ``scipy.signal.sosfilt``; float64 on the master) and the saturator a NumPy
 ``tanh`` (each cheaper than pedalboard plugins: its Low/HighpassFilter are first-order, one plugin per band).
 Loudness is ITU-R BS.1770 integrated loudness with pyloudnorm's K-weighting filters and its gating, vectorised.
+Band limits resample with soxr (down to the recording's rate and back: a brick wall at its Nyquist frequency);
+pedalboard's Resample was 70x slower here with a shallower stopband.
 
 Shapes: audio is (C, N) — axis 0 = C channels (2), axis 1 = N samples — float64 in and out; gain curves are (N,).
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -40,6 +44,9 @@ REF_LEVEL = 10 ** (-18 / 20)  # RMS a part is scaled to before a saturator, so d
 GUITARS_DRIVEN = ("electric", "muted")  # "pluck" instruments that may get light drive (not nylon/steel/harp)
 CHORUS_MODELS = ("pad", "epiano", "organ", "strings")
 BASS_MODELS = ("bass", "synthbass", "808")
+LOFI_SHARE = 0.2  # songs whose vocal stem is band-limited (LofiSettings)
+LOFI_KINDS = (("16k", 0.4), ("22k", 0.3), ("old", 0.3))  # kind and share among band-limited songs
+OLD_RATES = (8000, 11025, 12000)  # sample rates of an old recording chain (bands of 4, 5.5 and 6 kHz)
 
 
 # -- plan ------------------------------------------------------------------------------------------------------
@@ -108,8 +115,25 @@ class ReverbSettings:
 
 
 @dataclass(frozen=True)
+class LofiSettings:
+    """A band-limited recording: ``kind`` 16k | 22k (a voice recorded at that rate) | old (an old recording chain:
+    steep high-pass, mid bump, low rate). Nothing is left above ``sample_rate / 2`` (``cutoff_hz``)."""
+
+    kind: str
+    sample_rate: int
+    highpass_hz: float | None = None
+    mid_hz: float = 1500.0
+    mid_db: float = 0.0
+
+    @property
+    def cutoff_hz(self) -> float:
+        return self.sample_rate / 2
+
+
+@dataclass(frozen=True)
 class StemChain:
-    """A stem's chain, in processing order: saturation, high-pass + EQ, compressor, low-pass, chorus, delay, reverb."""
+    """A stem's chain, in processing order: saturation, high-pass + EQ, compressor, low-pass, chorus, delay, reverb,
+    band limit (``lofi``: nothing of the stem, its reverb included, above the limit)."""
 
     highpass_hz: float | None
     eq: tuple[EQBand, ...]
@@ -119,6 +143,7 @@ class StemChain:
     chorus: ChorusSettings | None = None
     delay: DelaySettings | None = None
     reverb: ReverbSettings | None = None
+    lofi: LofiSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -204,11 +229,13 @@ STYLES: Mapping[str, _Style] = MappingProxyType({
 
 
 def plan_production(rng: np.random.Generator, style: str = "pop", *, heavy: bool | None = None,
-                    tempo: float | None = None) -> ProductionPlan:
+                    tempo: float | None = None, lofi: bool | None = None) -> ProductionPlan:
     """Draw a plausible production for a song of ``style`` (unknown styles → pop).
 
     ``heavy`` forces (True) or forbids (False) the loud, heavily compressed case (drawn otherwise, ≈25 % over
-    styles); ``tempo`` (BPM) times the echoes to an eighth, dotted eighth or quarter note.
+    styles); ``tempo`` (BPM) times the echoes to an eighth, dotted eighth or quarter note; ``lofi`` forces (True)
+    or forbids (False) a band-limited vocal stem (drawn otherwise, :data:`LOFI_SHARE`; its draws come last, so
+    they never change the rest of the plan).
     """
     style = style if style in STYLES else "pop"
     s = STYLES[style]
@@ -298,8 +325,46 @@ def plan_production(rng: np.random.Generator, style: str = "pop", *, heavy: bool
         ceiling_db=u(-1.2, -0.8),
         target_lufs=float(np.clip(target, -16.0, -8.0)),
     )
+    draws = rng.random(6)
+    if (draws[0] < LOFI_SHARE) if lofi is None else lofi:
+        vocals = replace(vocals, lofi=_lofi_settings(draws[1:]))
     return ProductionPlan(style, heavy, parts, MappingProxyType(
         {"vocals": vocals, "drums": drums, "bass": bass, "other": other}), master)
+
+
+def _lofi_settings(u: np.ndarray) -> LofiSettings:
+    """A band limit from five uniform draws ``u``: the kind by :data:`LOFI_KINDS`, then its settings."""
+    weights = np.cumsum([w for _, w in LOFI_KINDS])
+    kind = LOFI_KINDS[int(np.searchsorted(weights / weights[-1], u[0], side="right"))][0]
+    if kind == "16k":
+        return LofiSettings(kind, 16000)
+    if kind == "22k":
+        return LofiSettings(kind, 22050)
+    return LofiSettings(kind, OLD_RATES[int(u[1] * len(OLD_RATES))], highpass_hz=float(150 + 150 * u[2]),
+                        mid_hz=float(1000 + 1500 * u[3]), mid_db=float(3 + 5 * u[4]))
+
+
+def band_limit(audio: np.ndarray, lofi: LofiSettings, sr: int) -> np.ndarray:
+    """(C, N) audio → (C, N) float32 as recorded through ``lofi``: its high-pass (4th order) and mid bump, then
+    resampled to its rate and back (soxr, high quality: a brick wall at ``lofi.cutoff_hz``, time-aligned)."""
+    import soxr
+
+    y = np.asarray(audio, dtype=np.float32)
+    sections = []
+    if lofi.highpass_hz:
+        sections += [_biquad("highpass", lofi.highpass_hz, 0.0, q, sr) for q in (0.541, 1.307)]  # Butterworth
+    if abs(lofi.mid_db) > 1e-6:
+        sections.append(_biquad("peak", lofi.mid_hz, lofi.mid_db, 0.9, sr))
+    if sections:
+        y = sosfilt(np.vstack(sections).astype(np.float32), y, axis=-1)
+    if lofi.sample_rate >= sr:
+        return np.ascontiguousarray(y, dtype=np.float32)
+    n = y.shape[-1]
+    low = soxr.resample(np.ascontiguousarray(y.T), sr, lofi.sample_rate, quality="HQ")
+    back = soxr.resample(low, lofi.sample_rate, sr, quality="HQ")[:n]
+    out = np.zeros_like(y)
+    out[:, : back.shape[0]] = back.T
+    return out
 
 
 # -- per-part effects --------------------------------------------------------------------------------------------
@@ -400,6 +465,8 @@ def stem_effects(plan: ProductionPlan, stem: str, audio: np.ndarray, sr: int) ->
         if wet_rms > 0:
             scale = np.float32(10 ** (r.level_db / 20) * _rms(send) / wet_rms)
             out += scale * _delayed(wet, round(r.predelay_ms / 1000 * sr))
+    if chain.lofi is not None:
+        out = band_limit(out, chain.lofi, sr)
     return _restore_level(out, ref, sr)
 
 
@@ -823,12 +890,14 @@ __all__ = [
     "CompressorSettings",
     "DelaySettings",
     "EQBand",
+    "LofiSettings",
     "MasterSettings",
     "PartSettings",
     "ProductionPlan",
     "ReverbSettings",
     "SaturationSettings",
     "StemChain",
+    "band_limit",
     "master",
     "master_eq",
     "master_gain",

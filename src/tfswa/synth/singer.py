@@ -111,8 +111,10 @@ class Singer:
 
     # -- rendering ---------------------------------------------------------------------------------------------
     def render(self, part: Part, seconds: float, seed: int, voice: SpeechVoice, lyric_seed: int = 0,
-               formant_shift: float = 1.0, spoken: bool = False) -> np.ndarray:
-        """(2, N) float64 audio of the part sung (or spoken, ``spoken``) by ``voice``; N = round(seconds · rate)."""
+               formant_shift: float = 1.0, spoken: bool = False, air: bool = True) -> np.ndarray:
+        """(2, N) float64 audio of the part sung (or spoken, ``spoken``) by ``voice``; N = round(seconds · rate).
+
+        ``air=False`` leaves out the noise above the speech band (a band-limited recording has none)."""
         pw = _pyworld()
         n = round(seconds * self.sr)
         n_speech = int(np.ceil(seconds * SPEECH_RATE)) + 1
@@ -133,10 +135,10 @@ class Singer:
                 lo, hi = max(0, start), min(n_speech, start + len(y))
                 if hi > lo:
                     mono[lo:hi] += y[lo - start: hi - start]
-        return pan_mono(self._to_output_rate(mono, n, rng), part.pan)
+        return pan_mono(self._to_output_rate(mono, n, rng, air), part.pan)
 
-    def _to_output_rate(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Speech-rate audio (M,) → output rate (n,), with "air" above the speech band.
+    def _to_output_rate(self, x: np.ndarray, n: int, rng: np.random.Generator, air: bool = True) -> np.ndarray:
+        """Speech-rate audio (M,) → output rate (n,), with "air" above the speech band (unless ``air`` is False).
 
         The air is noise above SPEECH_RATE/2 following the 5–10 kHz band's envelope 12–18 dB lower, as breath and
         sibilance extend a real voice's spectrum.
@@ -148,7 +150,7 @@ class Singer:
             return np.zeros(n)
         y = soxr.resample(x, SPEECH_RATE, self.sr)[:n]
         y = np.pad(y, (0, n - len(y)))
-        if self.sr <= SPEECH_RATE * 1.2:
+        if self.sr <= SPEECH_RATE * 1.2 or not air:
             return y
         band = sosfilt(butter(4, [5000, 10000], btype="bandpass", fs=self.sr, output="sos"), y)
         block = int(self.sr * FRAME)

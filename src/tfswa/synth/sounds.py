@@ -93,11 +93,19 @@ def sound_pool(heldout: bool = False, soundfont: str | None = None, real_voice: 
 
 
 ENGINE_WEIGHTS = {"festival": 0.45, "espeak": 0.55, "recorded": 1.0}  # Festival voices are real speakers
+LOW_VOICE_MALE = 0.85  # low-register parts sung by a low (male) speaking voice, when the pool has one
+FORMANT_SHIFT = (0.9, 1.12)  # a singer's formant shift (> 1: a smaller, brighter vocal tract)
+LOW_FORMANT_SHIFT = (0.84, 0.98)  # low-register singers: a larger vocal tract, formants moved down
 
 
-def pick_voice(rng: np.random.Generator, voices: tuple[SpeechVoice, ...]) -> SpeechVoice:
+def pick_voice(rng: np.random.Generator, voices: tuple[SpeechVoice, ...], low: bool = False) -> SpeechVoice:
     """A voice: first its engine (Festival's few real-speaker voices sing as often as espeak-ng's many), then one
-    voice of that engine."""
+    voice of that engine. ``low``: a low-register part, sung by a low (male) voice :data:`LOW_VOICE_MALE` of the
+    time."""
+    if low:
+        males = tuple(v for v in voices if v.low_register)
+        if males and rng.random() < LOW_VOICE_MALE:
+            voices = males
     engines = sorted({v.engine for v in voices})
     weights = np.array([ENGINE_WEIGHTS.get(e, 1.0) for e in engines])
     engine = engines[int(rng.choice(len(engines), p=weights / weights.sum()))]
@@ -105,29 +113,33 @@ def pick_voice(rng: np.random.Generator, voices: tuple[SpeechVoice, ...]) -> Spe
     return of_engine[int(rng.integers(len(of_engine)))]
 
 
-def plan_sounds(rng: np.random.Generator, parts: list, pool: SoundPool) -> list[dict]:
+def plan_sounds(rng: np.random.Generator, parts: list, pool: SoundPool,
+                low_roles: frozenset[str] | set[str] = frozenset()) -> list[dict]:
     """One source per part: ``{"kind": "soundfont"|"drumkit"|"voice"|"builtin", "name": …}`` (+ path / voice).
 
     A song has a main SoundFont that most parts use and sometimes borrows others (productions mix libraries);
     drums come from a recorded kit three times in four when kits are installed; sung vocals share one singer per
-    song (harmony and backing parts sometimes another), with a formant shift that makes a new timbre.
+    song (harmony and backing parts sometimes another), with a formant shift that makes a new timbre. Vocal parts
+    whose role is in ``low_roles`` sing in the low register: mostly male voices, formants moved down.
     """
     main_font = pool.soundfonts[int(rng.integers(len(pool.soundfonts)))]
     kit = pool.drum_kits[int(rng.integers(len(pool.drum_kits)))] if pool.drum_kits else None
     use_kit = kit is not None and (rng.random() < 0.75 or pool.heldout)
-    lead_voice = pick_voice(rng, pool.voices)
-    shift = float(rng.uniform(0.9, 1.12))
+    low_lead = "lead" in low_roles
+    lead_voice = pick_voice(rng, pool.voices, low=low_lead)
+    shift = float(rng.uniform(*(LOW_FORMANT_SHIFT if low_lead else FORMANT_SHIFT)))
     plan = []
     for part in parts:
         model = part.instrument.model
         if part.is_drum and use_kit:
             plan.append({"kind": "drumkit", "name": kit, "path": main_font[1]})
         elif model in SUNG_VOCALS:
+            low = part.role in low_roles
             voice = lead_voice
-            if part.role in ("harmony", "backing") and rng.random() < 0.4:
-                voice = pick_voice(rng, pool.voices)
-            plan.append({"kind": "voice", "name": voice.name, "voice": voice,
-                         "formant_shift": round(shift if voice is lead_voice else float(rng.uniform(0.9, 1.12)), 4)})
+            if part.role in ("harmony", "backing") and (rng.random() < 0.4 or low != low_lead):
+                voice = pick_voice(rng, pool.voices, low=low)
+            own = shift if voice is lead_voice else float(rng.uniform(*(LOW_FORMANT_SHIFT if low else FORMANT_SHIFT)))
+            plan.append({"kind": "voice", "name": voice.name, "voice": voice, "formant_shift": round(own, 4)})
         elif model in ("formant", "808"):
             plan.append({"kind": "builtin", "name": model})
         else:

@@ -36,8 +36,9 @@ class Studio:
         return {"renderer": "fluidsynth", "sounds": self.pool.describe()}
 
     def render(self, part: Part, source: dict, seconds: float, seed: int, lyric_seed: int = 0,
-               spoken: bool = False) -> np.ndarray:
-        """(2, N) audio of ``part`` played by ``source`` (one entry of the sound plan)."""
+               spoken: bool = False, air: bool = True) -> np.ndarray:
+        """(2, N) audio of ``part`` played by ``source`` (one entry of the sound plan); ``spoken`` and ``air`` go to
+        the singer (:meth:`~tfswa.synth.singer.Singer.render`)."""
         kind = source["kind"]
         if kind == "drumkit":
             assert self.drums is not None
@@ -50,7 +51,7 @@ class Studio:
             return audio
         if kind == "voice":
             return self.singer.render(part, seconds, seed, source["voice"], lyric_seed=lyric_seed,
-                                      formant_shift=source["formant_shift"], spoken=spoken)
+                                      formant_shift=source["formant_shift"], spoken=spoken, air=air)
         if kind == "builtin":
             return self.builtin.render(part, seconds, seed)
         return self.fluidsynth.render(part, seconds, seed, soundfont=source["path"])

@@ -61,6 +61,11 @@ class SpeechVoice:
     high: int
     heldout: bool = False
 
+    @property
+    def low_register(self) -> bool:
+        """A voice whose speaking range is low (the male voices): preferred for low-register songs."""
+        return self.low < 50
+
 
 def _espeak(language: str, variant: str, female: bool, heldout: bool = False) -> SpeechVoice:
     low, high = (55, 79) if female else (45, 69)
