@@ -108,3 +108,22 @@ def test_a_file_a_stream_and_any_batch_size_give_identical_stems(tiny, precision
     assert streamed.shape == by_batch[1].shape == (4, 2, x.shape[1])
     for other in (by_batch[3], by_batch[4], from_file, streamed):
         assert np.array_equal(other, by_batch[1])
+
+
+def test_the_service_uses_its_precision_and_refuses_bf16_for_an_export_at_start(monkeypatch, tiny) -> None:
+    pytest.importorskip("huey")
+    from types import SimpleNamespace
+
+    from tfswa.serving.queue import Models
+
+    monkeypatch.setattr(tiny, "training_steps", 1)
+    for precision in ("bf16", "fp32"):
+        models = Models("tiny", precision=precision)
+        monkeypatch.setattr(models, "model", lambda: tiny)
+        models.check()
+        assert models.separator({}).precision == precision  # every job runs as tfswa serve --precision says
+    exported = Models("tiny-onnx", precision="bf16")
+    monkeypatch.setattr(exported, "model", lambda: SimpleNamespace(training_steps=1, backend="onnxruntime"))
+    with pytest.raises(ValueError, match="bf16 needs the torch backend"):
+        exported.check()
+    assert Models("x").precision == "auto"  # the default of tfswa separate's --precision
