@@ -26,6 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -94,12 +95,21 @@ def worker(conn: Connection, variant: str, where: str, rate: int, threads: int) 
                                                             - timer["start"]))
     sep.separate(np.zeros((2, 3 * rate), np.float32), rate)  # warm-up: kernels chosen, buffers allocated
     conn.send(sep.stems)
-    while (mixture := conn.recv()) is not None:
+    while True:
+        try:
+            mixture = conn.recv()
+        except EOFError:  # the benchmark stopped
+            return
+        if mixture is None:
+            return
         timer["total"] = 0.0
         c0, t0 = time.process_time(), time.perf_counter()
         est = sep.separate(mixture, rate)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        conn.send((wall, cpu, timer["total"], np.stack([est[s].numpy() for s in sep.stems])))
+        try:
+            conn.send((wall, cpu, timer["total"], np.stack([est[s].numpy() for s in sep.stems])))
+        except BrokenPipeError:  # the benchmark stopped meanwhile
+            return
 
 
 def songs(root: str, tracks: int, seconds: float) -> list[tuple[str, dict[str, np.ndarray], int]]:
@@ -156,6 +166,7 @@ def main() -> None:
         raise SystemExit(f"{args.root}: no test songs")
     rate = data[0][2]
     ctx = mp.get_context("spawn")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # workers and the temporary folder are cleaned up
     with tempfile.TemporaryDirectory(prefix="tfswa-precision-") as tmp:
         dirs = model_dirs(args.model, args.variants, Path(tmp), args.onnx)
         pipes, procs = {}, []
@@ -163,48 +174,56 @@ def main() -> None:
             pipes[v], child = ctx.Pipe()
             procs.append(ctx.Process(target=worker, args=(child, v, str(dirs[v]), rate, args.threads), daemon=True))
             procs[-1].start()
-        stems = {v: pipes[v].recv() for v in args.variants}
-        assert all(tuple(x) == STEMS for x in stems.values()), stems
-        wall = {v: [] for v in args.variants}  # per (round, song)
-        cpu = {v: 0.0 for v in args.variants}
-        core = {v: 0.0 for v in args.variants}
-        audio = 0.0
-        scores = {v: {s: [] for s in STEMS} for v in args.variants}
-        sdr = {v: {s: [] for s in STEMS} for v in args.variants}
-        diff = {v: {"snr": [], "lsb": 0.0} for v in args.variants}
-        for r in range(args.rounds):
-            for i, (name, ref, rate) in enumerate(data):
-                mixture = sum(ref.values())  # (2, L)
-                audio += mixture.shape[1] / rate
-                order = args.variants[i % len(args.variants):] + args.variants[:i % len(args.variants)]
-                estimates = {}
-                for v in order:  # one at a time: the others wait on their pipes
-                    pipes[v].send(mixture)
-                    w, c, k, est = pipes[v].recv()
-                    wall[v].append(w)
-                    cpu[v] += c
-                    core[v] += k
-                    estimates[v] = dict(zip(STEMS, est, strict=True))
-                if r:
-                    continue
-                for v in args.variants:
-                    for s in STEMS:
-                        scores[v][s].append(usdr(ref[s], estimates[v][s]))
-                        if np.any(ref[s]):
-                            diff[v]["snr"].append(diff_snr(estimates["torch-fp32"][s], estimates[v][s]))
-                        gap = float(np.abs(estimates[v][s] - estimates["torch-fp32"][s]).max()) * 32768
-                        diff[v]["lsb"] = max(diff[v]["lsb"], gap)
-                    if args.museval:
-                        store = museval_scores(name, {s: ref[s].T for s in STEMS},
-                                               {s: estimates[v][s].T for s in STEMS}, rate)
-                        for stem, metrics in track_summary(store).items():
-                            sdr[v][stem].append(metrics["SDR"])
-                print(f"round {r + 1} {name}: " + ", ".join(f"{v} {wall[v][-1]:.2f} s" for v in args.variants),
-                      file=sys.stderr, flush=True)
-        for v in args.variants:
-            pipes[v].send(None)
-        for proc in procs:
-            proc.join(60)
+        try:
+            stems = {v: pipes[v].recv() for v in args.variants}
+            assert all(tuple(x) == STEMS for x in stems.values()), stems
+            wall = {v: [] for v in args.variants}  # per (round, song)
+            cpu = {v: 0.0 for v in args.variants}
+            core = {v: 0.0 for v in args.variants}
+            audio = 0.0
+            scores = {v: {s: [] for s in STEMS} for v in args.variants}
+            sdr = {v: {s: [] for s in STEMS} for v in args.variants}
+            diff = {v: {"snr": [], "lsb": 0.0} for v in args.variants}
+            for r in range(args.rounds):
+                for i, (name, ref, rate) in enumerate(data):
+                    mixture = sum(ref.values())  # (2, L)
+                    audio += mixture.shape[1] / rate
+                    order = args.variants[i % len(args.variants):] + args.variants[:i % len(args.variants)]
+                    estimates = {}
+                    for v in order:  # one at a time: the others wait on their pipes
+                        pipes[v].send(mixture)
+                        w, c, k, est = pipes[v].recv()
+                        wall[v].append(w)
+                        cpu[v] += c
+                        core[v] += k
+                        estimates[v] = dict(zip(STEMS, est, strict=True))
+                    if r:
+                        continue
+                    for v in args.variants:
+                        for s in STEMS:
+                            scores[v][s].append(usdr(ref[s], estimates[v][s]))
+                            if np.any(ref[s]):
+                                diff[v]["snr"].append(diff_snr(estimates["torch-fp32"][s], estimates[v][s]))
+                            gap = float(np.abs(estimates[v][s] - estimates["torch-fp32"][s]).max()) * 32768
+                            diff[v]["lsb"] = max(diff[v]["lsb"], gap)
+                        if args.museval:
+                            store = museval_scores(name, {s: ref[s].T for s in STEMS},
+                                                   {s: estimates[v][s].T for s in STEMS}, rate)
+                            for stem, metrics in track_summary(store).items():
+                                sdr[v][stem].append(metrics["SDR"])
+                    print(f"round {r + 1} {name}: " + ", ".join(f"{v} {wall[v][-1]:.2f} s" for v in args.variants),
+                          file=sys.stderr, flush=True)
+            for v in args.variants:
+                pipes[v].send(None)
+        except EOFError:
+            raise SystemExit("a variant's process died (its traceback is above)") from None
+        finally:
+            for conn in pipes.values():
+                conn.close()  # a worker still waiting gets EOFError and ends
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.terminate()
     load_end = os.getloadavg()[0]
 
     ref_usdr = {s: np.array(scores["torch-fp32"][s]) for s in STEMS}
