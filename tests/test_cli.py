@@ -161,3 +161,13 @@ def test_a_second_stop_signal_does_not_interrupt_the_cleanup(monkeypatch, capsys
         assert main(["models"]) == code
         assert cleaned == [True] and signal.getsignal(signum) == before
         assert capsys.readouterr().err.strip().splitlines()[-1] in ("tfswa: terminated", "tfswa: interrupted")
+
+
+@pytest.mark.parametrize(("extra", "words"), [(["--stems", "vocals,vocals"], "twice"),
+                                              (["--stems", "drums", "--two-stems", "vocals"], "cannot be combined"),
+                                              (["--two-stems", "../x"], "not a plain name")])
+def test_stream_checks_stem_names_before_connecting(tmp_path, capsys, extra, words):
+    pytest.importorskip("websockets")
+    assert main(["stream", str(tmp_path / "a.wav"), str(tmp_path / "out"), "--url", "ws://127.0.0.1:9/v1/stream",
+                 *extra]) == 2
+    assert words in _error_line(capsys)

@@ -459,3 +459,12 @@ def test_repeated_sigterm_still_cleans_up(tmp_path, model_dir):
     assert "terminate called" not in err and "Traceback" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1] == "tfswa: terminated"
     assert not out.exists(), _outputs(out) + _hidden(out)
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, model_dir, capsys):
+    sf.write(tmp_path / "a.wav", _tone(0.5, 44100), 44100)
+    (tmp_path / "file").write_text("x")
+    for out in ("file", "file/sub"):
+        assert _separate(model_dir, tmp_path / out, tmp_path / "a.wav") == 2
+        assert "file is a file" in _one_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "file"]

@@ -37,12 +37,27 @@ def _sources(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _checked_stems(stems: str | None, two_stems: str | None) -> tuple[str, ...]:
+    """``--stems`` names (plain, no repeats) and ``--two-stems``, refused together (one line each)."""
+    from tfswa.stems import check_stem_name, check_stem_names
+
+    names = check_stem_names((s.strip() for s in stems.split(",") if s.strip()), "--stems name") if stems else ()
+    if two_stems is not None:
+        check_stem_name(two_stems, "--two-stems")
+        if names:
+            raise UserError("--stems and --two-stems cannot be combined (--two-stems STEM writes STEM and no_STEM)")
+    return names
+
+
 def _make_dir(path: Path, option: str) -> list[Path]:
     """Create the output folder ``path`` (and missing parents) and check that files can be written in it, before
     any work; returns the folders created (for :func:`_remove_empty` after a failure). One-line errors."""
     missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path}: is a file, not a folder")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"{option} {path}: cannot write there ({blocker} is a file)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -322,13 +337,13 @@ def cmd_separate(args: argparse.Namespace) -> int:
             tqdm.write(f"{path} -> {folder}/ ({', '.join(written)})", file=sys.stderr)
 
     try:
+        if todo:  # an -o that is a file or cannot be written: one line before any work
+            made = _make_dir(out_root, "-o")
         separate_many(work, todo, args.jobs, on_start=start, on_done=done)
     finally:
         for bar in (*bars.values(), overall):
             bar.close()
-        for folder in made:  # failed or interrupted runs leave no empty folders behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_empty(made)  # failed or interrupted runs leave no empty folders behind
     seconds = time.perf_counter() - started
     print(f"separated {ok} of {ok + skipped + len(errors)} input(s) in {seconds:.1f} s"
           f"{'' if not skipped else f'; {skipped} skipped'}"
@@ -427,7 +442,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise UserError(f"--url {args.url!r}: expected ws://HOST:PORT/v1/stream")
     if args.block_ms <= 0:
         raise UserError("--block-ms must be > 0")
-    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
+    stems = list(_checked_stems(args.stems, args.two_stems)) or None
     report = stream_file(args.url, args.input, args.out_dir, api_key=args.api_key or os.environ.get("TFSWA_API_KEY"),
                          stems=stems, two_stems=args.two_stems, wiener_iters=args.wiener_iters,
                          segment=args.segment, block_ms=args.block_ms, realtime=args.realtime, dtype=args.dtype,

@@ -237,3 +237,6 @@ def test_evaluate_checks_its_report_folder_before_scoring(corpus: Path, tmp_path
         assert main(["evaluate", "--oracle", "irm1", "--root", str(corpus), "-o", str(tmp_path / target)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "-o" in err[0], err
+    assert main(["evaluate", "--oracle", "irm1", "--root", str(corpus), "--tracks", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--tracks 0" in err[0], err

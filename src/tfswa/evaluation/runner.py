@@ -49,6 +49,8 @@ def list_tracks(root: str | Path, subset: str = "test", select: str | None = Non
         raise FileNotFoundError(f"{exc} (expected ROOT/{subset}/<track>/<stem>.wav)") from None
     if select:
         if select.isdigit():
+            if int(select) < 1:
+                raise ValueError(f"--tracks {select}: give a count of at least 1, or track names")
             tracks = tracks[: int(select)]
         else:
             wanted = [s.strip() for s in select.split(",") if s.strip()]

@@ -174,6 +174,8 @@ def _check_out(out: Path, source: str | os.PathLike[str] | None, overwrite: bool
     folder or that holds PyTorch weights (an export would delete them)."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"-o {out}: is a file, not a folder")
+    if blocker := next((p for p in out.parents if p.exists() and not p.is_dir()), None):
+        raise ExportError(f"-o {out}: cannot write there ({blocker} is a file)")
     src = model_path(source) if source is not None else None
     if src is not None and out.resolve() == src.resolve():
         raise ExportError(f"-o {out} is the model's own folder: the export would replace its weights; "
