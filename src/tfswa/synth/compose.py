@@ -219,12 +219,13 @@ class Composer:
 
     ``holdout``: the song may play the held-out instrument family (training songs never do). ``focus`` (one of
     :data:`FOCUSES`) forces a vocal feature ("low-voice": the bass-voice register, "unison": the lead follows the
-    bass line all song) and leaves the other drawn features out. The vocal features are drawn from
-    ``feature_rng`` (default: ``rng``), so a corpus can draw them without shifting the rest of the song.
+    bass line all song) and leaves the other drawn features out; ``features=False`` leaves them all out. The vocal
+    features are drawn from ``feature_rng`` (default: ``rng``), so a corpus can draw them without shifting the rest
+    of the song.
     """
 
     def __init__(self, rng: np.random.Generator, seconds: float, vocal_models: tuple[str, ...] = ("voice", "formant"),
-                 style: str | None = None, *, holdout: bool = False, focus: str = "none",
+                 style: str | None = None, *, holdout: bool = False, focus: str = "none", features: bool = True,
                  feature_rng: np.random.Generator | None = None):
         if style is not None and style not in STYLES:
             raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
@@ -236,6 +237,7 @@ class Composer:
         self.style_name = style
         self.holdout = holdout
         self.focus = focus
+        self.features = features
         self.feature_rng = feature_rng if feature_rng is not None else rng
 
     # -- helpers -----------------------------------------------------------------------------------------------
@@ -366,7 +368,7 @@ class Composer:
         one feature and leaves the others out."""
         u = self.feature_rng.random(6)
         focus = self.focus
-        free = focus == "none"
+        free = focus == "none" and self.features
         if focus == "low-voice" or (free and u[0] < LOW_VOICE_SHARE):
             self.register = gm.LOW_REGISTER
         low_backing = self.register != gm.LOW_REGISTER and free and u[1] < LOW_BACKING_SHARE
@@ -812,16 +814,17 @@ class Composer:
         """The held-out instrument family (:data:`~tfswa.synth.instruments.HELDOUT_FAMILY`) in the chosen parts.
 
         A training song swaps a held-out instrument for the heaviest other instrument of its family in the style
-        (no random draw, so the rest of the song is unchanged) or leaves it out. A held-out song plays every
-        held-out pick as a random member of the family, and without one it adds one as a lead line
-        (:data:`HELDOUT_SWAP` of the songs, at most five parts)."""
+        (without a draw of its own) or leaves it out. A held-out song plays every held-out pick as a random member
+        of the family, and without one it adds one as a lead line (:data:`HELDOUT_SWAP` of the songs, at most five
+        parts; not under a focus or with ``features=False``). These draws come from ``feature_rng``."""
+        frng = self.feature_rng
         names = {e[0] for e in chosen}
         out: list[tuple[str, tuple[str, ...], str, float]] = []
         for name, roles, family, weight in chosen:
             if not gm.heldout_instrument(name):
                 out.append((name, roles, family, weight))
             elif self.holdout:
-                pipe = gm.BY_NAME[self._pick(gm.HELDOUT_INSTRUMENTS)]
+                pipe = gm.BY_NAME[gm.HELDOUT_INSTRUMENTS[int(frng.integers(len(gm.HELDOUT_INSTRUMENTS)))]]
                 out.append((pipe.name, tuple(r for r in roles if r in pipe.roles) or ("melody",), family, weight))
             else:
                 subs = sorted((e for e in self.style.others if e[2] == family and e[0] not in names
@@ -829,9 +832,10 @@ class Composer:
                 if subs:
                     out.append(subs[0])
                     names.add(subs[0][0])
-        if self.holdout and not any(gm.heldout_instrument(e[0]) for e in out) and len(out) < 5 \
-                and self._chance(HELDOUT_SWAP):
-            out.append((self._pick(gm.HELDOUT_INSTRUMENTS), ("melody",), "leads", 1.0))
+        if self.holdout and self.features and self.focus == "none":
+            u, k = frng.random(), int(frng.integers(len(gm.HELDOUT_INSTRUMENTS)))
+            if u < HELDOUT_SWAP and len(out) < 5 and not any(gm.heldout_instrument(e[0]) for e in out):
+                out.append((gm.HELDOUT_INSTRUMENTS[k], ("melody",), "leads", 1.0))
         return out
 
     def _others(self) -> list[Part]:
@@ -1191,10 +1195,10 @@ class Composer:
 
 
 def compose_song(rng: np.random.Generator, seconds: float, vocal_models: tuple[str, ...] = ("voice", "formant"),
-                 style: str | None = None, *, holdout: bool = False, focus: str = "none",
+                 style: str | None = None, *, holdout: bool = False, focus: str = "none", features: bool = True,
                  feature_rng: np.random.Generator | None = None) -> Song:
     """Compose a ``seconds``-long song excerpt from ``rng`` (see :class:`Composer`); ``style`` forces a style."""
-    return Composer(rng, seconds, vocal_models, style, holdout=holdout, focus=focus,
+    return Composer(rng, seconds, vocal_models, style, holdout=holdout, focus=focus, features=features,
                     feature_rng=feature_rng).compose()
 
 

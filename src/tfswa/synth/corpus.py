@@ -107,7 +107,10 @@ def _seeds(split: str, index: int, options: SynthOptions) -> list[np.random.Seed
 
 
 def compose_track(split: str, index: int, options: SynthOptions) -> Song:
-    """The composed song of track ``index`` of ``split`` (seeded by the corpus seed, split and index)."""
+    """The composed song of track ``index`` of ``split`` (seeded by the corpus seed, split and index).
+
+    Real-voice songs draw no vocal feature (low register, unison; nor band limits in :func:`_lofi`) unless their
+    focus asks for one: that split measures the recorded voice."""
     if options.renderer == "builtin":
         vocal_models: tuple[str, ...] = ("formant",)
     elif options.holdout or options.real_voice or options.focus != "none":
@@ -116,7 +119,8 @@ def compose_track(split: str, index: int, options: SynthOptions) -> Song:
         vocal_models = ("sung", "voice", "formant")
     seeds = _seeds(split, index, options)
     return compose_song(np.random.default_rng(seeds[0]), options.seconds, vocal_models, holdout=options.holdout,
-                        focus=options.focus, feature_rng=np.random.default_rng(seeds[4]))
+                        focus=options.focus, features=not options.real_voice,
+                        feature_rng=np.random.default_rng(seeds[4]))
 
 
 def _spoken_share(song: Song, options: SynthOptions) -> float:
@@ -128,6 +132,14 @@ def _spoken_share(song: Song, options: SynthOptions) -> float:
         return 0.0
     hiphop = song.style == "hiphop" or options.real_voice or options.focus == "low-voice"
     return SPOKEN_SHARE_HIPHOP if hiphop else SPOKEN_SHARE
+
+
+def _lofi(options: SynthOptions) -> bool | None:
+    """Band-limited vocals: always under focus lofi, never under another focus or in real-voice songs, else drawn
+    (None)."""
+    if options.focus == "lofi":
+        return True
+    return False if options.focus != "none" or options.real_voice else None
 
 
 def _low_roles(song: Song) -> frozenset[str]:
@@ -161,8 +173,7 @@ def render_track(split: str, index: int, options: SynthOptions, renderer=None) -
     if produce:
         from tfswa.synth.production import part_effects, plan_production
 
-        lofi = True if options.focus == "lofi" else None if options.focus == "none" else False
-        plan = plan_production(mix_rng, song.style, tempo=song.tempo, lofi=lofi)
+        plan = plan_production(mix_rng, song.style, tempo=song.tempo, lofi=_lofi(options))
     band = plan.stems["vocals"].lofi if plan is not None else None
     ir = room_impulse(mix_rng, sr, rt60=float(mix_rng.uniform(0.6, 1.8)), predelay=float(mix_rng.uniform(0.01, 0.03)))
     stems = {stem: np.zeros((2, n)) for stem in STEMS}
