@@ -455,7 +455,9 @@ def test_repeated_sigterm_still_cleans_up(tmp_path, model_dir):
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.03)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    # 143 = exit(128 + SIGTERM); -15: a signal sent after main() had finished the cleanup and given the default
+    # handler back (a shell reports 143 for both)
+    assert proc.returncode in (143, -signal.SIGTERM), err
     assert "terminate called" not in err and "Traceback" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1] == "tfswa: terminated"
     assert not out.exists(), _outputs(out) + _hidden(out)
