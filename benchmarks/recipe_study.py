@@ -33,6 +33,7 @@ import torch
 
 from tfswa.checkpoint import load_model
 from tfswa.evaluation.quick import Song, load_songs, reference_scores, score_separator
+from tfswa.models import preset_config
 from tfswa.separator import Separator
 from tfswa.training.budget import measure_speed, plan_steps
 from tfswa.training.config import TrainConfig, load_config
@@ -198,10 +199,8 @@ def main() -> None:
     results.update({"minutes": args.minutes, "tracks": len(songs), "held_out": str(args.held_out),
                     "data": str(args.data), "config": str(args.config), "machine": machine()})
     results.setdefault("runs", {})
-    stft_cfg = load_config(args.config, args.set).model.preset
-    from tfswa.models import preset_config
-
-    results["references"] = reference_scores(songs, preset_config(stft_cfg).stft)
+    base_preset = load_config(args.config, args.set).model.preset
+    results["references"] = reference_scores(songs, preset_config(base_preset).stft)
     for ref in args.models:
         model = load_model(ref)
         results.setdefault("models", {})[str(ref)] = {

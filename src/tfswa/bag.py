@@ -22,7 +22,6 @@ Axis legend: B batch, S stems, C audio channels, T frames, F bins.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -110,7 +109,10 @@ def _contributions(stem: str, specs: tuple[BagMember, ...], members: list[Spectr
     for m, (spec, member) in enumerate(zip(specs, members, strict=True)):
         w = spec.weights.get(stem, 0.0)
         if w > 0:
-            out.append((m, w, _member_indices(stem, member.sources)))
+            try:
+                out.append((m, w, _member_indices(stem, member.sources)))
+            except BagError as exc:
+                raise BagError(f"member {spec.model!r}: {exc}") from None
     return out
 
 
@@ -191,14 +193,10 @@ def load_bag(directory: str | os.PathLike[str], data: dict[str, Any], backend: s
     if isinstance(segment, bool) or not isinstance(segment, int) or not 2 <= segment <= 8192:
         raise BagError(f"{directory / CONFIG}: segment_frames must be an integer in [2, 8192]")
     config = BagConfig(sources, default, specs, first.stft, first.config.audio_channels, segment)
-    for stem in sources:
-        for spec, m in zip(specs, members, strict=True):
-            if spec.weights.get(stem, 0) > 0:
-                try:
-                    _member_indices(stem, m.sources)
-                except BagError as exc:
-                    raise BagError(f"{directory}: member {spec.model!r}: {exc}") from None
-    bag = BagCore(config, members, names)
+    try:
+        bag = BagCore(config, members, names)
+    except BagError as exc:
+        raise BagError(f"{directory}: {exc}") from None
     bag.preset = None
     return bag.eval()
 
@@ -224,7 +222,7 @@ def describe_bag(bag: BagCore) -> dict[str, Any]:
     """Members, weights and stems of a loaded bag (for ``tfswa info`` / ``tfswa models``)."""
     return {"kind": "bag", "sources": list(bag.default_stems), "extra_stems": [s for s in bag.sources
                                                                               if s not in bag.default_stems],
-            "members": [{"model": n, "weights": dataclasses.asdict(spec)["weights"], "sources": list(m.sources),
+            "members": [{"model": n, "weights": dict(spec.weights), "sources": list(m.sources),
                          "training_steps": m.training_steps}
                         for n, spec, m in zip(bag.member_names, bag.config.members, bag.members, strict=True)],
             "training_steps": bag.training_steps}

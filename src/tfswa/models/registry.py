@@ -27,6 +27,15 @@ class Preset:
     default_sources: tuple[str, ...]
 
 
+def _cpu_resunet(channels: tuple[int, ...]) -> Callable[[tuple[str, ...]], ModelConfig]:
+    """The CPU-sized TFSWA-ResUNets: one residual module per level, 2 bottleneck modules, n_fft 1024, 2 s chunks;
+    they differ only in their channel widths."""
+    return lambda s: TFSWAResUNetConfig(
+        sources=s, channels=channels, res_modules=1, bottleneck_modules=2, num_heads=4, mlp_ratio=2.0,
+        n_bins_kept=512, segment_frames=352, stft=STFTConfig(n_fft=1024, hop_length=256),
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "tfswa-unet": Preset(
         "tfswa-unet", "tfswa-unet",
@@ -60,36 +69,15 @@ PRESETS: dict[str, Preset] = {
         ),
         DEFAULT_SOURCES,
     ),
-    "tfswa-resunet-small": Preset(
-        "tfswa-resunet-small", "tfswa-resunet",
-        "Small TFSWA-ResUNet: 4 stems in one model, n_fft 1024, 2 s chunks",
-        lambda s: TFSWAResUNetConfig(
-            sources=s, channels=(16, 24, 32, 48, 64), res_modules=1, bottleneck_modules=2, num_heads=4,
-            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
-            stft=STFTConfig(n_fft=1024, hop_length=256),
-        ),
-        DEFAULT_SOURCES,
-    ),
-    "tfswa-resunet-medium": Preset(
-        "tfswa-resunet-medium", "tfswa-resunet",
-        "Medium TFSWA-ResUNet (about 2x small): channels 24-32-48-64-96, n_fft 1024, 2 s chunks",
-        lambda s: TFSWAResUNetConfig(
-            sources=s, channels=(24, 32, 48, 64, 96), res_modules=1, bottleneck_modules=2, num_heads=4,
-            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
-            stft=STFTConfig(n_fft=1024, hop_length=256),
-        ),
-        DEFAULT_SOURCES,
-    ),
-    "tfswa-resunet-base": Preset(
-        "tfswa-resunet-base", "tfswa-resunet",
-        "Base TFSWA-ResUNet (about 4x small): channels 24-40-64-96-128, n_fft 1024, 2 s chunks",
-        lambda s: TFSWAResUNetConfig(
-            sources=s, channels=(24, 40, 64, 96, 128), res_modules=1, bottleneck_modules=2, num_heads=4,
-            mlp_ratio=2.0, n_bins_kept=512, segment_frames=352,
-            stft=STFTConfig(n_fft=1024, hop_length=256),
-        ),
-        DEFAULT_SOURCES,
-    ),
+    **{name: Preset(name, "tfswa-resunet", description, _cpu_resunet(channels), DEFAULT_SOURCES)
+       for name, channels, description in (
+           ("tfswa-resunet-small", (16, 24, 32, 48, 64),
+            "Small TFSWA-ResUNet: 4 stems in one model, n_fft 1024, 2 s chunks"),
+           ("tfswa-resunet-medium", (24, 32, 48, 64, 96),
+            "Medium TFSWA-ResUNet (about 2x small): channels 24-32-48-64-96, n_fft 1024, 2 s chunks"),
+           ("tfswa-resunet-base", (24, 40, 64, 96, 128),
+            "Base TFSWA-ResUNet (about 4x small): channels 24-40-64-96-128, n_fft 1024, 2 s chunks"),
+       )},
 }
 
 
