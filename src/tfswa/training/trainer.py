@@ -177,7 +177,7 @@ class Trainer:
     def init_from(self, name_or_dir: str) -> None:
         """Start from the weights of a model directory or bundled model (weights only: a fresh optimizer,
         schedule and step count). Refuses, in one line, a model of another architecture, stems or shape."""
-        from tfswa.checkpoint import CheckpointError, load_model, model_path
+        from tfswa.checkpoint import load_model, model_path
 
         path = model_path(name_or_dir)
         if path is None:
@@ -196,10 +196,7 @@ class Trainer:
             what = f"tensor {bad[0]}" if bad else "output kind"
             raise InitError(f"model.init_from: {path} has another shape than {self.cfg.model.preset} with these "
                             f"overrides ({what} differs)")
-        try:
-            self.model.load_state_dict(theirs, strict=True)
-        except CheckpointError as exc:  # pragma: no cover - shapes were checked above
-            raise InitError(str(exc)) from None
+        self.model.load_state_dict(theirs, strict=True)  # keys and shapes were checked above
         self.log(f"initialised from {path} ({source.training_steps} steps)")
 
     # -- one optimisation step -----------------------------------------------------------------------------------
