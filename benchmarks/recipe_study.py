@@ -50,6 +50,7 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "lr5e-3": ("learning rate 5e-3", ["optim.lr=5.0e-3"]),
     "spec-l1": ("loss: spectrogram-magnitude L1 only", ["loss.wave_l1=0", "loss.mag_l1=1.0"]),
     "base": ("model size: tfswa-resunet-base (2.2 M)", ["model.preset=tfswa-resunet-base"]),
+    "snr": ("loss: soft-thresholded SNR per stem (every stem weighs alike)", ["loss.wave_l1=0", "loss.snr=1.0"]),
 }
 
 

@@ -21,7 +21,7 @@ from tfswa.data.tracks import MUSDB_VALIDATION, DataError, find_tracks, split_tr
 from tfswa.evaluation.metrics import usdr
 from tfswa.models import create_model
 from tfswa.training.config import AugmentSection, ConfigError, LossSection, load_config
-from tfswa.training.losses import SeparationLoss
+from tfswa.training.losses import SeparationLoss, snr_loss
 from tfswa.training.trainer import lr_factor, param_groups
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -255,6 +255,38 @@ def test_losses_and_usdr():
     expected = 10 * np.log10(float((s**2).sum() / (noise**2).sum()))
     assert usdr(s, s + noise) == pytest.approx(expected)
     assert np.isnan(usdr(torch.zeros(2, 10), torch.ones(2, 10)))
+
+
+def test_snr_loss_against_float64_reference():
+    """Soft-thresholded SNR (MixIT): brute-force float64 value, its limits, scale invariance, quiet stems' weight."""
+    torch.manual_seed(0)
+    ref = torch.randn(3, 4, 2, 500)
+    ref[:, 0] *= 0.05  # a quiet stem (-26 dB): L1 barely sees it, SNR weighs it like the others
+    est = ref + 0.3 * ref.std(dim=(-2, -1), keepdim=True) * torch.randn_like(ref)  # ~10 dB SNR on every stem
+    r, e = ref.double().numpy(), est.double().numpy()
+    mix = (r.sum(1) ** 2).sum((-2, -1))[:, None]
+    energy, err = (r**2).sum((-2, -1)), ((r - e) ** 2).sum((-2, -1))
+    eps = 1e-4 * mix + 1e-8
+    expected = np.mean(10 * np.log10(err + 1e-3 * energy + eps) - 10 * np.log10(energy + eps))
+    assert snr_loss(est, ref).item() == pytest.approx(expected, abs=1e-4)
+    assert snr_loss(7.0 * est, 7.0 * ref).item() == pytest.approx(expected, abs=1e-4)  # scale of the example
+    loud = ref[:, 1:]  # a perfect estimate reaches the threshold; a quiet stem's is lower, by its floor
+    assert snr_loss(loud, loud, floor_db=-80).item() == pytest.approx(-30.0, abs=0.05)
+    assert snr_loss(ref, ref).item() < -20
+    assert snr_loss(torch.zeros_like(ref), ref).item() == pytest.approx(0.0, abs=0.05)  # silence: 0 dB
+    silent = ref.clone()
+    silent[:, 0] = 0  # an absent stem: a quiet output is asked for, the loss stays finite
+    assert np.isfinite(snr_loss(est, silent).item()) and snr_loss(silent, silent).item() < snr_loss(est, silent).item()
+    # silencing the quiet stem costs as much as silencing a loud one (L1 would charge it 20x less)
+    quiet, loud = est.clone(), est.clone()
+    quiet[:, 0], loud[:, 1] = 0, 0
+    base = snr_loss(est, ref).item()
+    d_quiet, d_loud = snr_loss(quiet, ref).item() - base, snr_loss(loud, ref).item() - base
+    assert d_quiet > 0.5 * d_loud > 0
+    l1 = SeparationLoss(LossSection(wave_l1=1.0))
+    assert (l1(quiet, ref)[0] - l1(est, ref)[0]).item() < 0.1 * (l1(loud, ref)[0] - l1(est, ref)[0]).item()
+    total, terms = SeparationLoss(LossSection(wave_l1=0.0, snr=2.0))(est, ref)
+    assert set(terms) == {"snr"} and total.item() == pytest.approx(2 * expected, abs=1e-3)
 
 
 # -- whole runs -------------------------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ class LossSection:
     wave_l1: float = 1.0  # L1 on the waveform (the paper)
     mag_l1: float = 0.0  # L1 on STFT magnitudes (the seed recipe)
     mrstft: float = 0.0  # multi-resolution STFT loss (auraloss)
+    snr: float = 0.0  # negative soft-thresholded SNR in dB per example and stem: every stem counts alike, however quiet
+    snr_max_db: float = 30.0  # the SNR above which an example stops pulling (Wisdom et al., MixIT)
+    snr_floor_db: float = -40.0  # a stem this far below the example's mixture counts as silent
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,11 @@ def validate(cfg: TrainConfig) -> None:
         (o.schedule in ("step", "cosine", "constant"), "optim.schedule must be step, cosine or constant"),
         (d.layout in ("musdb", "folder", "musdb-stems"), "data.layout must be musdb, folder or musdb-stems"),
         (d.segment_seconds > 0, "data.segment_seconds must be > 0"),
-        (cfg.loss.wave_l1 + cfg.loss.mag_l1 + cfg.loss.mrstft > 0, "at least one loss weight must be > 0"),
+        (min(cfg.loss.wave_l1, cfg.loss.mag_l1, cfg.loss.mrstft, cfg.loss.snr) >= 0, "loss weights must be >= 0"),
+        (cfg.loss.wave_l1 + cfg.loss.mag_l1 + cfg.loss.mrstft + cfg.loss.snr > 0,
+         "at least one loss weight must be > 0"),
+        (cfg.loss.snr_max_db > 0 and cfg.loss.snr_floor_db < 0,
+         "loss.snr_max_db must be > 0 and loss.snr_floor_db < 0"),
         (len(cfg.model.sources) >= 1, "model.sources must name at least one stem"),
         (cfg.model.preset in PRESETS, f"model.preset {cfg.model.preset!r} is not a preset ({', '.join(PRESETS)})"),
     ]

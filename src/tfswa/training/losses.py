@@ -1,4 +1,5 @@
-"""Training losses, outside the model: L1 on waveforms (paper), L1 on magnitudes (seed), multi-resolution STFT.
+"""Training losses, outside the model: L1 on waveforms (paper), L1 on magnitudes (seed), multi-resolution STFT,
+soft-thresholded SNR.
 
 Shapes: waveforms (B, S, C, L); magnitudes (B, S, C, F, T). B batch, S sources, C channels, L samples,
 F bins, T frames.
@@ -11,6 +12,23 @@ import torch
 from torch import nn
 
 from tfswa.training.config import LossSection
+
+
+def snr_loss(est: torch.Tensor, target: torch.Tensor, max_db: float = 30.0, floor_db: float = -40.0) -> torch.Tensor:
+    """Negative SNR in dB, mean over examples and stems, soft-thresholded as in MixIT (Wisdom et al., 2020).
+
+    ``est``, ``target``: (B, S, C, L). Per example and stem: ``10·log10(‖s−ŝ‖² + τ‖s‖² + ε) − 10·log10(‖s‖² + ε)``
+    with ``τ = 10^(−max_db/10)`` (an estimate better than ``max_db`` stops pulling) and ``ε = 10^(floor_db/10)·‖x‖²``,
+    ``x`` the example's mixture (the sum of its stems): a stem far below the mixture is scored like silence, so
+    an absent vocal asks for a quiet output rather than an infinite ratio. Unlike L1 on waveforms, a quiet stem
+    weighs as much as a loud one: outputting silence for it costs about its whole SNR range, not its small amplitude.
+    """
+    dims = (-2, -1)
+    ref = target.float().pow(2).sum(dims)  # (B, S)
+    err = (target.float() - est.float()).pow(2).sum(dims)
+    eps = 10 ** (floor_db / 10) * target.float().sum(1).pow(2).sum(dims).unsqueeze(1) + 1e-8  # (B, 1)
+    tau = 10 ** (-max_db / 10)
+    return (10 * torch.log10(err + tau * ref + eps) - 10 * torch.log10(ref + eps)).mean()
 
 
 class SeparationLoss(nn.Module):
@@ -34,6 +52,8 @@ class SeparationLoss(nn.Module):
             b, s, c, n = est_wave.shape
             terms["mrstft"] = self.cfg.mrstft * self.mrstft(est_wave.reshape(b * s, c, n).float(),
                                                             target_wave.reshape(b * s, c, n).float())
+        if self.cfg.snr > 0:
+            terms["snr"] = self.cfg.snr * snr_loss(est_wave, target_wave, self.cfg.snr_max_db, self.cfg.snr_floor_db)
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 

@@ -204,7 +204,7 @@ class Trainer:
                      ) -> tuple[torch.Tensor, dict]:
         est, _ = source_spectrograms(self.net, mixture, self.precision, lambda mag: self._spec_augment(mag, index),
                                      core=self.model)  # (B, S, C, F, T)
-        wave = self.cfg.loss.wave_l1 or self.cfg.loss.mrstft
+        wave = self.cfg.loss.wave_l1 or self.cfg.loss.mrstft or self.cfg.loss.snr
         est_wave = to_waveforms(self.model, est, mixture.shape[-1]) if wave else None
         target_mag = stft(sources, self.model.stft).abs() if self.cfg.loss.mag_l1 else None
         return self.loss_fn(est_wave, sources, est.abs() if self.cfg.loss.mag_l1 else None, target_mag)
