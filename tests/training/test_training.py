@@ -76,6 +76,10 @@ def test_overrides_and_bad_keys():
         load_config(None, ["trainer.precision=fp8"])
     with pytest.raises(ConfigError, match="'nope' is not a preset"):
         load_config(None, ["model.preset=nope"])
+    with pytest.raises(ConfigError, match="loss weights must be >= 0"):
+        load_config(None, ["loss.snr=-1", "loss.wave_l1=2"])
+    with pytest.raises(ConfigError, match="snr_floor_db"):
+        load_config(None, ["loss.snr=1", "loss.snr_floor_db=3"])
 
 
 def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):
