@@ -8,9 +8,11 @@ Usage:
 Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`` into ``--renders`` when not given):
   (a) in-distribution: the realistic generator's test split (``--seed 11``), the kind of songs models train on;
   (b) held-out: ``--holdout --seed 12``: a SoundFont, a drum kit and singers no training corpus contains;
-  (c) real voice: ``--real-voice --seed 13``: a real recorded human (alsa-utils speech) over held-out backings.
+  (c) real voice: ``--real-voice --seed 13``: a real recorded human (alsa-utils speech) over held-out backings;
+  (d) low voice: ``--holdout --focus low-voice --seed 14``: held-out songs whose every lead sings, speaks or raps
+      in the bass register (f0 down to 80 Hz), where a model is most tempted to put the voice into ``bass``.
 On (a) and (b) every system is scored with museval (BSS Eval v4, SDR median over 1 s windows, then over tracks).
-On (c) the report gives the vocals SNR (whole-song SDR of the vocals stem, dB) and where the voice went: the
+On (c) and (d) the report gives the vocals SNR (whole-song SDR of the vocals stem, dB) and where the voice went: the
 least-squares gain of the true voice inside each estimated stem (``voice_in_<stem>``; the gains add up to about 1
 for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), each
 ``--umx`` (an Open-Unmix baseline trained by ``benchmarks/umx_baseline.py``, named ``open-unmix (<folder name>)``,
@@ -40,7 +42,9 @@ SPLITS = {
     "in-distribution": ["--seed", "11"],
     "held-out": ["--seed", "12", "--holdout"],
     "real-voice": ["--seed", "13", "--real-voice"],
+    "low-voice": ["--seed", "14", "--holdout", "--focus", "low-voice"],
 }
+VOICE_SPLITS = ("real-voice", "low-voice")  # scored by where the voice goes, not by museval
 STEMS = ("vocals", "drums", "bass", "other")
 
 
@@ -162,7 +166,7 @@ def main() -> None:
     for split in SPLITS:
         ap.add_argument(f"--{split}", type=Path, help=f"existing corpus root for the {split} split")
     ap.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS),
-                    help="the splits to score (default: all three)")
+                    help="the splits to score (default: all)")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "generalisation.json")
     args = ap.parse_args()
     from tfswa.pretrained import default_model_path
@@ -179,7 +183,7 @@ def main() -> None:
             if root is None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)
             n = len(list_tracks(root, "test", str(args.tracks)))
-            if split == "real-voice":
+            if split in VOICE_SPLITS:
                 report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice_split(root, fns, n)}
             else:
                 report["splits"][split] = {"root": str(root), "tracks": n,
@@ -205,9 +209,9 @@ def print_report(report: dict, names: list[str]) -> None:
         for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the targets)
             ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
             print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
-    if "real-voice" in report["splits"]:
-        voice = report["splits"]["real-voice"]["voice"]
-        print(f"\nreal voice ({report['splits']['real-voice']['tracks']} songs): vocals SNR (dB) and the true voice's "
+    for split in (s for s in VOICE_SPLITS if s in report["splits"]):
+        voice = report["splits"][split]["voice"]
+        print(f"\n{split} ({report['splits'][split]['tracks']} songs): vocals SNR (dB) and the true voice's "
               "gain in each stem, medians")
         print("| system | vocals SNR | " + " | ".join(f"voice in {s}" for s in STEMS) + " |")
         print("|---|---:|" + "---:|" * len(STEMS))

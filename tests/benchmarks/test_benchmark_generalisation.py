@@ -1,4 +1,4 @@
-"""benchmarks/generalisation.py end to end on a tiny corpus: three splits, the bundled model, IRM2, the mixture."""
+"""benchmarks/generalisation.py end to end on a tiny corpus: four splits, the bundled model, IRM2, the mixture."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_generalisation_report_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| oracle IRM2 |" in proc.stdout and "real voice" in proc.stdout
     report = json.loads(out.read_text())
-    assert set(report["splits"]) == {"in-distribution", "held-out", "real-voice"}
+    assert set(report["splits"]) == {"in-distribution", "held-out", "real-voice", "low-voice"}
+    assert "low-voice (1 songs)" in proc.stdout
     for split in ("in-distribution", "held-out"):
         sdr = report["splits"][split]["sdr"]
         assert set(sdr) == {"tfswa-default", "oracle IRM2", "mixture"}
@@ -32,7 +33,8 @@ def test_generalisation_report_end_to_end(tmp_path):
         for stem in played:  # the oracle far above the mixture on every stem that plays
             assert sdr["oracle IRM2"][stem] > sdr["mixture"][stem] + 3.0
             assert math.isfinite(sdr["tfswa-default"][stem])
-    voice = report["splits"]["real-voice"]["voice"]
-    assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
-    assert voice["oracle IRM2"]["vocals_snr_db"] > voice["mixture"]["vocals_snr_db"] + 3.0
-    assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
+    for split in ("real-voice", "low-voice"):
+        voice = report["splits"][split]["voice"]
+        assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
+        assert voice["oracle IRM2"]["vocals_snr_db"] > voice["mixture"]["vocals_snr_db"] + 3.0
+        assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
