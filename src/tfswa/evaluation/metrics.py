@@ -1,4 +1,5 @@
-"""Scores of one track: museval BSS Eval v4 (SDR/SIR/ISR/SAR on 1 s windows) in museval's JSON, plus uSDR/cSDR.
+"""Scores of one track: museval BSS Eval v4 (SDR/SIR/ISR/SAR on 1 s windows) in museval's JSON, plus uSDR/cSDR
+and the scale-invariant SI-SDR/SI-SIR/SI-SAR (Le Roux et al. 2019) on the same windows.
 
 Arrays here are (L, C): L samples, C channels, as museval expects; stems are dicts name → array.
 """
@@ -75,6 +76,90 @@ def csdr(reference: np.ndarray, estimate: np.ndarray, rate: int, chunk: float = 
     scores = [usdr(reference[i: i + n], estimate[i: i + n]) for i in range(0, len(reference), n)]
     scores = [s for s in scores if np.isfinite(s)]
     return float(np.median(scores)) if scores else float("nan")
+
+
+SI_METRICS = ("SI-SDR", "SI-SIR", "SI-SAR")
+
+
+def window_slices(length: int, win: int, hop: int) -> list[slice]:
+    """museval's framing (``museval.metrics.Framing``): full windows of ``win`` samples every ``hop``; one window
+    of the whole signal when it is shorter than ``win``."""
+    if win >= length:
+        return [slice(0, length)]
+    count = (length - win + hop) // hop
+    return [slice(i * hop, i * hop + win) for i in range(count)]
+
+
+def si_scores(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray], rate: int, win: float = 1.0,
+              hop: float = 1.0, zero_mean: bool = True) -> dict[str, dict[str, list[float]]]:
+    """Scale-invariant SDR, SIR and SAR in dB (Le Roux et al., "SDR – half-baked or well done?", ICASSP 2019) per
+    window of museval's framing: target → metric → one value per window.
+
+    ``references``: every true stem of the track, name → (L, C); they span the interference subspace. ``estimates``:
+    name → (L, C) for the targets to score, each with a reference. Per window, channels are one vector (one scale
+    for all channels), each made zero-mean per channel when ``zero_mean`` (the paper's convention). With s the
+    reference and ŝ the estimate: e_target = (⟨ŝ, s⟩ / ‖s‖²) s, e_interf = P ŝ − e_target (P: orthogonal projection
+    on the span of all references), e_artif = ŝ − P ŝ; SI-SDR = 10 log10(‖e_target‖² / ‖ŝ − e_target‖²),
+    SI-SIR = 10 log10(‖e_target‖² / ‖e_interf‖²), SI-SAR = 10 log10(‖e_target‖² / ‖e_artif‖²). A window whose
+    reference is silent (RMS below −60 dBFS) or whose ratio is undefined (a silent estimate) is NaN, as museval
+    reports its windows.
+    """
+    names = list(references)
+    refs = np.stack([np.asarray(references[n], np.float64) for n in names])  # (J, L, C)
+    length = refs.shape[1]
+    out = {t: {m: [] for m in SI_METRICS} for t in estimates}
+    for window in window_slices(length, int(win * rate), int(hop * rate)):
+        r = refs[:, window]  # (J, n, C)
+        if zero_mean:
+            r = r - r.mean(axis=1, keepdims=True)
+        basis = _orthonormal_basis(r.reshape(len(names), -1).T)  # (n·C, rank)
+        for target, estimate in estimates.items():
+            e = np.asarray(estimate[window], np.float64)  # (n, C)
+            if zero_mean:
+                e = e - e.mean(axis=0, keepdims=True)
+            e = e.reshape(-1)
+            s = r[names.index(target)].reshape(-1)
+            energy = float(s @ s)
+            if energy <= SILENT_RMS**2 * s.size:
+                for m in SI_METRICS:
+                    out[target][m].append(float("nan"))
+                continue
+            e_target = (float(e @ s) / energy) * s
+            projected = basis @ (basis.T @ e)
+            values = (_ratio_db(e_target, e - e_target), _ratio_db(e_target, projected - e_target),
+                      _ratio_db(e_target, e - projected))
+            for m, v in zip(SI_METRICS, values, strict=True):
+                out[target][m].append(v)
+    return out
+
+
+def _orthonormal_basis(matrix: np.ndarray) -> np.ndarray:
+    """(N, J) → (N, rank): an orthonormal basis of the column span (SVD; dependent or silent columns dropped)."""
+    u, sv, _ = np.linalg.svd(matrix, full_matrices=False)
+    if sv.size == 0 or sv[0] == 0:
+        return u[:, :0]
+    return u[:, sv > sv[0] * 1e-10]
+
+
+def _ratio_db(signal: np.ndarray, noise: np.ndarray) -> float:
+    """10 log10(‖signal‖² / ‖noise‖²); NaN when undefined or infinite."""
+    num, den = float(signal @ signal), float(noise @ noise)
+    if num == 0 or den == 0:
+        return float("nan")
+    return float(10 * np.log10(num / den))
+
+
+def add_si_scores(store, scores: dict[str, dict[str, list[float]]]) -> None:
+    """Add per-window SI metrics to the frames of the targets museval scored in ``store`` (same framing)."""
+    for target in store.scores["targets"]:
+        values = scores.get(target["name"])
+        if values is None:
+            continue
+        if len(target["frames"]) != len(values[SI_METRICS[0]]):
+            raise ValueError(f"{target['name']}: {len(target['frames'])} museval windows, "
+                             f"{len(values[SI_METRICS[0]])} SI-SDR windows")
+        for i, frame in enumerate(target["frames"]):
+            frame["metrics"].update({m: values[m][i] for m in SI_METRICS})
 
 
 def track_summary(store) -> dict[str, dict[str, float]]:

@@ -20,10 +20,11 @@ import soundfile as sf
 from tfswa.atomic import atomic_write_text
 from tfswa.data.tracks import DataError, Track, find_tracks, read_stereo
 from tfswa.errors import first_line
-from tfswa.evaluation.metrics import csdr, museval_scores, track_summary, usdr
+from tfswa.evaluation.metrics import SI_METRICS, add_si_scores, csdr, museval_scores, si_scores, track_summary, usdr
 from tfswa.stems import ACCOMPANIMENT, FOUR_STEMS, canonical, complemented, derive, order_key
 
 METRICS = ("SDR", "SIR", "ISR", "SAR")
+COLUMNS = (*METRICS, *SI_METRICS, "uSDR", "cSDR")  # per target, per track and in the summaries
 ESTIMATE_EXTENSIONS = (".wav", ".flac")
 # Published MUSDB18 figures (not re-measured here): SDR, median over tracks of median over 1 s windows.
 PUBLISHED = {
@@ -35,7 +36,7 @@ PUBLISHED = {
 
 @dataclass
 class EvalResult:
-    tracks: dict[str, dict] = field(default_factory=dict)  # name → {target: {SDR…, uSDR, cSDR}}
+    tracks: dict[str, dict] = field(default_factory=dict)  # name → {target: {SDR…, SI-SDR…, uSDR, cSDR}}
     failed: dict[str, str] = field(default_factory=dict)  # name → error line
     summary: dict = field(default_factory=dict)
 
@@ -130,16 +131,18 @@ def complete_references(refs: dict[str, np.ndarray], estimates: dict[str, np.nda
 
 def score_track(name: str, refs: dict[str, np.ndarray], ests: dict[str, np.ndarray], rate: int,
                 json_path: str | None) -> dict[str, dict[str, float]]:
-    """museval scores (median over windows) plus uSDR and cSDR per target; writes museval's JSON."""
+    """museval scores and SI-SDR/SI-SIR/SI-SAR (median over the same 1 s windows) plus uSDR and cSDR per target;
+    writes museval's JSON, whose frames also hold the SI metrics. SI-SIR/SI-SAR use the span of all of ``refs``."""
     targets = [t for t in refs if t in ests]
     if not targets:
         raise ValueError(f"{name}: no estimate matches a reference stem ({', '.join(refs)})")
     r = {t: refs[t].T.astype(np.float64) for t in targets}
     e = {t: ests[t].T.astype(np.float64) for t in targets}
     store = museval_scores(name, r, e, rate)
+    add_si_scores(store, si_scores({t: a.T for t, a in refs.items()}, e, rate))
     out = track_summary(store)
     for t in targets:
-        out.setdefault(t, {m: float("nan") for m in METRICS})
+        out.setdefault(t, {m: float("nan") for m in (*METRICS, *SI_METRICS)})
         out[t]["uSDR"] = usdr(r[t], e[t])
         out[t]["cSDR"] = csdr(r[t], e[t], rate)
     if json_path:
@@ -154,18 +157,19 @@ def summarise(tracks: dict[str, dict[str, dict[str, float]]]) -> dict:
     for t in targets:
         for agg, fn in (("median", np.nanmedian), ("mean", np.nanmean)):
             row = {}
-            for m in (*METRICS, "uSDR", "cSDR"):
-                vals = np.array([s[t][m] for s in tracks.values() if t in s], dtype=np.float64)
+            for m in COLUMNS:
+                vals = np.array([s[t].get(m, np.nan) for s in tracks.values() if t in s], dtype=np.float64)
                 row[m] = float(fn(vals)) if np.isfinite(vals).any() else float("nan")
             summary[agg][t] = row
     return summary
 
 
 def table(summary: dict, agg: str = "median") -> str:
-    cols = (*METRICS, "uSDR", "cSDR")
+    cols = COLUMNS
     lines = ["| target | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for t, row in summary[agg].items():
-        lines.append(f"| {t} | " + " | ".join("—" if not np.isfinite(row[c]) else f"{row[c]:.2f}" for c in cols) + " |")
+        cells = ("—" if not np.isfinite(row.get(c, np.nan)) else f"{row[c]:.2f}" for c in cols)
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -240,8 +244,9 @@ def write_reports(result: EvalResult, outdir: str | Path, label: str, compare: b
     data = {"system": label, **result.summary, "per_track": result.tracks, "failed": result.failed}
     (outdir / "summary.json").write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
     md = [f"# Evaluation: {label}", "",
-          f"{result.summary['tracks']} tracks; BSS Eval v4 (museval) on 1 s windows, median over windows then "
-          "median over tracks; uSDR = whole-track SDR, cSDR = median of 1 s chunk SDRs.", "",
+          f"{result.summary['tracks']} tracks; BSS Eval v4 (museval) and SI-SDR/SI-SIR/SI-SAR (Le Roux et al. "
+          "2019, zero-mean) on 1 s windows, median over windows then median over tracks; uSDR = whole-track SDR, "
+          "cSDR = median of 1 s chunk SDRs.", "",
           "## Median over tracks", "", table(result.summary, "median"), "", "## Mean over tracks", "",
           table(result.summary, "mean"), ""]
     if compare:
