@@ -59,6 +59,19 @@ def test_claims_respect_live_owners_and_take_over_dead_ones(tmp_path) -> None:
     assert store.claim(job.id)
 
 
+def test_a_reused_pid_does_not_keep_a_dead_workers_claim(tmp_path) -> None:
+    """A restarted container's worker is pid 1 again: the claim of the previous one (same host, same pid, another
+    start time) is dead; the same pid with its own start time is alive."""
+    store = JobStore(tmp_path)
+    job = store.create(store.new_id(), "song.wav", {})
+    claim = tmp_path / "jobs" / job.id / "claim"
+    host, pid, start = worker_name().split()
+    assert start.isdigit()  # Linux: the start time is known
+    claim.write_text(f"{host} {pid} {int(start) - 100}")  # this pid, but a process that started earlier
+    assert store.claim(job.id)
+    assert claim.read_text() == worker_name() and not store.claim(job.id)  # now truly this process's
+
+
 def test_another_hosts_claim_lives_while_it_is_renewed(tmp_path) -> None:
     store = JobStore(tmp_path)
     job = store.create(store.new_id(), "song.wav", {})

@@ -176,16 +176,26 @@ class JobStore:
         return gone
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, Linux ``/proc``), or ``"-"`` where unknown: a pid
+    reused by a new process (a restarted container's worker is pid 1 again) has another start."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]  # field 22, counted after the command name
+    except (OSError, ValueError, IndexError):
+        return "-"
+
+
 def worker_name() -> str:
-    """This process as ``"host pid"``."""
-    return f"{socket.gethostname()} {os.getpid()}"
+    """This process as ``"host pid start"``."""
+    return f"{socket.gethostname()} {os.getpid()} {_process_start(os.getpid())}"
 
 
 def _claim_alive(path: Path) -> bool:
-    """A claim is alive if its process runs (this host) or, for another host's worker, if it was renewed
-    within :data:`CLAIM_STALE_S` (workers renew their claims every :data:`HEARTBEAT_S`)."""
+    """A claim is alive if its process runs (this host: same pid *and* start time) or, for another host's worker,
+    if it was renewed within :data:`CLAIM_STALE_S` (workers renew their claims every :data:`HEARTBEAT_S`)."""
     try:
-        host, pid = path.read_text().split()
+        host, pid, *start = path.read_text().split()
         age = time.time() - path.stat().st_mtime
     except (FileNotFoundError, ValueError):
         return False
@@ -196,5 +206,7 @@ def _claim_alive(path: Path) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    except ValueError:
+        return False
+    return not start or start[0] == "-" or _process_start(int(pid)) in (start[0], "-")
