@@ -157,3 +157,13 @@ def test_an_export_file_linked_outside_the_model_is_refused(tmp_path):
     (directory / "model.onnx").symlink_to(tmp_path / "secret")
     with pytest.raises(CheckpointError, match="outside the model directory"):
         load_model(directory)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 5000, 1.5, True])
+def test_a_thread_count_below_one_or_absurd_is_refused(tmp_path, threads):
+    """``--threads 0`` or ``-1`` used to be accepted and silently mean the default (or be ignored by torch)."""
+    save_model(create_model("tfswa-resunet-tiny"), tmp_path / "m")
+    for ref in (tmp_path / "m", "tfswa-resunet-tiny"):
+        with pytest.raises(CheckpointError, match="threads must be an integer from 1 to 1024"):
+            load_model(ref, threads=threads)
+    assert load_model(tmp_path / "m", threads=2).training_steps == 0

@@ -202,6 +202,17 @@ def load_weights(model: SpectrogramCore, state: dict[str, torch.Tensor], origin:
     model.load_state_dict(fixed, strict=True)
 
 
+MAX_THREADS = 1024
+
+
+def check_threads(threads: object) -> None:
+    """``threads`` (ONNX Runtime's intra-op threads) is None (the default: torch's) or 1 to 1024; 0 or a negative
+    count is refused instead of silently meaning the default."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= MAX_THREADS):
+        raise CheckpointError(f"threads must be an integer from 1 to {MAX_THREADS}, got {threads!r}")
+
+
 def load_model_dir(directory: str | os.PathLike[str], backend: str = "auto",
                    threads: int | None = None) -> SpectrogramCore:
     """Load a model directory written by :func:`save_model` or by ``tfswa export``.
@@ -211,6 +222,7 @@ def load_model_dir(directory: str | os.PathLike[str], backend: str = "auto",
     """
     from tfswa.export.runtime import BACKENDS, FORMAT_BACKEND, BackendError, exported_core
 
+    check_threads(threads)
     directory = Path(directory)
     data = read_config(directory)
     if "bag" in data:  # a model bag: member models and per-stem weights (tfswa.bag)
@@ -267,6 +279,7 @@ def load_model(name_or_dir: str | os.PathLike[str], backend: str = "auto",
                threads: int | None = None) -> SpectrogramCore:
     """A model from a model directory or a bundled model's name (``tfswa models``), or an untrained model of a
     preset name (``training_steps == 0``). ``backend`` and ``threads``: see :func:`load_model_dir`."""
+    check_threads(threads)
     path = model_path(name_or_dir)
     if path is not None:
         return load_model_dir(path, backend, threads)
