@@ -7,8 +7,10 @@ half-written stays), waits for the workers to stop, then re-raises.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ def separate_many(
             while queue or pending:
                 while queue and len(pending) < jobs:
                     path, track = queue.pop(0)
-                    pending[pool.submit(run, path, track)] = path
+                    with _stops_deferred():  # a stop signal lands after the file is noted in `pending`
+                        pending[pool.submit(run, path, track)] = path
                 done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     path = pending.pop(future)
@@ -67,3 +70,20 @@ def separate_many(
             for future in pending:
                 future.cancel()
             raise
+
+
+@contextlib.contextmanager
+def _stops_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back (main thread, where the platform can) while a worker starts: a stop that interrupted
+    ``Thread.start`` would leave a running worker the pool does not know, so nobody waited for it to remove its
+    temporaries, and the caller cleaned up (empty folders) before it; held back, the signal arrives a moment later
+    in the loop, where the file is cancelled and waited for like any other."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    stops = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
