@@ -597,7 +597,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError("give exactly one of -m MODEL, --estimates DIR, --oracle METHOD")
     if args.jobs < 1:
         raise UserError("--jobs must be >= 1")
-    tracks = list_tracks(args.root, args.subset, args.tracks)
+    tracks = list_tracks(args.root, args.subset, args.tracks, args.layout)
     if args.model:
         from tfswa.checkpoint import load_model, model_path
         from tfswa.separator import Separator, model_name
@@ -804,8 +804,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", help="model directory or preset to separate with")
     p.add_argument("--estimates", help="folder of <track>/<stem>.wav estimates (e.g. from tfswa separate)")
     p.add_argument("--oracle", help="oracle baseline from the true stems: irm1, irm2, ibm1, ibm2, mwf")
-    p.add_argument("--root", required=True, help="dataset root in MUSDB18-HQ layout")
-    p.add_argument("--subset", default="test", help="subset folder under ROOT (default test)")
+    p.add_argument("--root", required=True, help="dataset root (in --layout)")
+    p.add_argument("--layout", choices=["musdb", "folder", "dsd100", "medleydb"], default="musdb",
+                   help="musdb: ROOT/SUBSET/<track>/<stem>.wav (MUSDB18-HQ, default); folder: "
+                        "ROOT/<track>/<stem>.wav; dsd100: ROOT/{Mixtures,Sources}/<Dev|Test>/<track>/; "
+                        "medleydb: ROOT/<Track>/<Track>_METADATA.yaml")
+    p.add_argument("--subset", default="test", help="subset: folder under ROOT for musdb, test (Test) or train (Dev) "
+                   "for dsd100 (default test)")
     p.add_argument("--tracks", help="the first N tracks, or comma-separated track names")
     p.add_argument("-o", "--output", help="report folder (default evaluation/<system>)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="tracks scored in parallel (default 1)")

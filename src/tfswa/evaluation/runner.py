@@ -41,13 +41,26 @@ class EvalResult:
     summary: dict = field(default_factory=dict)
 
 
-def list_tracks(root: str | Path, subset: str = "test", select: str | None = None) -> list[Track]:
-    """Tracks of ``root/subset`` (MUSDB18-HQ layout); ``select`` = a count ("5") or comma-separated names."""
-    base = Path(root) / subset
+LAYOUT_HINTS = {
+    "musdb": "ROOT/{subset}/<track>/<stem>.wav",
+    "folder": "ROOT/<track>/<stem>.wav",
+    "dsd100": "ROOT/Mixtures/<Dev|Test>/<track>/mixture.wav and ROOT/Sources/<Dev|Test>/<track>/<stem>.wav",
+    "medleydb": "ROOT/<Track>/<Track>_METADATA.yaml and <Track>_STEMS/",
+}
+
+
+def list_tracks(root: str | Path, subset: str = "test", select: str | None = None, layout: str = "musdb"
+                ) -> list[Track]:
+    """Tracks of ``root`` in ``layout`` (see :func:`tfswa.data.tracks.find_tracks`; ``subset`` for musdb and
+    dsd100); ``select`` = a count ("5") or comma-separated names."""
+    base = Path(root) / subset if layout == "musdb" else Path(root)
+    if layout not in LAYOUT_HINTS:
+        raise ValueError(f"layout {layout!r}: use one of {', '.join(LAYOUT_HINTS)}")
     try:
-        tracks = find_tracks(root, "musdb", subset, for_training=False)
+        tracks = find_tracks(root, layout, subset, for_training=False)
     except DataError as exc:
-        raise FileNotFoundError(f"{exc} (expected ROOT/{subset}/<track>/<stem>.wav)") from None
+        hint = "" if "layout:" in str(exc) else f" (expected {LAYOUT_HINTS[layout].format(subset=subset)})"
+        raise FileNotFoundError(f"{exc}{hint}") from None
     if select:
         if select.isdigit():
             if int(select) < 1:
@@ -64,11 +77,11 @@ def list_tracks(root: str | Path, subset: str = "test", select: str | None = Non
 
 
 def references(track: Track) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """True stems (C, L) — with ``accompaniment`` = the non-vocal stems when vocals exist — and the mixture."""
+    """True stems (C, L) — with ``accompaniment`` = the non-vocal stems when vocals exist — and the mixture (the
+    track's mixture file when it has one, else the sum of its stems)."""
     stems = {name: track.read(name) for name in track.stems}
-    mixture_file = track.stems[next(iter(track.stems))].parent / "mixture.wav"
-    if mixture_file.is_file():
-        mixture = read_stereo(mixture_file, 0, track.length)
+    if track.mixture is not None:
+        mixture = read_stereo(track.mixture, 0, track.length)
     else:
         mixture = np.sum([a for n, a in stems.items() if complemented(n) is None], axis=0)
     if ACCOMPANIMENT not in stems and (acc := derive(ACCOMPANIMENT, stems)) is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from tfswa.data.dataset import AugmentSection
+from tfswa.data.tracks import LAYOUTS
 from tfswa.errors import TfswaError, first_line
 from tfswa.models import PRESETS
 from tfswa.stems import FOUR_STEMS
@@ -31,7 +32,8 @@ class ModelSection:
 class DataSection:
     root: str = ""
     layout: str = "musdb"  # musdb: ROOT/train/<track>/<stem>.wav; folder: ROOT/<track>/<stem>.wav (any stems);
-    # musdb-stems: MUSDB18 ROOT/train/*.stem.mp4, decoded once (needs ffmpeg) into decode_dir
+    # musdb-stems: MUSDB18 ROOT/train/*.stem.mp4, decoded once (needs ffmpeg) into decode_dir;
+    # dsd100: ROOT/{Mixtures,Sources}/Dev/<track>/; medleydb: ROOT/<Track>/<Track>_METADATA.yaml + <Track>_STEMS/
     decode_dir: str = ""  # default ROOT/.tfswa-decoded
     valid_tracks: tuple[str, ...] = ()  # names; empty: the standard MUSDB18 split if present, else valid_fraction
     valid_fraction: float = 0.15
@@ -134,7 +136,7 @@ def validate(cfg: TrainConfig) -> None:
         (t.max_steps >= 1 and t.steps_per_epoch >= 1, "trainer.max_steps and steps_per_epoch must be >= 1"),
         (o.name in ("adam", "adamw"), "optim.name must be adam or adamw"),
         (o.schedule in ("step", "cosine", "constant"), "optim.schedule must be step, cosine or constant"),
-        (d.layout in ("musdb", "folder", "musdb-stems"), "data.layout must be musdb, folder or musdb-stems"),
+        (d.layout in LAYOUTS, f"data.layout must be one of {', '.join(LAYOUTS)}"),
         (d.segment_seconds > 0, "data.segment_seconds must be > 0"),
         (min(cfg.loss.wave_l1, cfg.loss.mag_l1, cfg.loss.mrstft, cfg.loss.snr) >= 0, "loss weights must be >= 0"),
         (cfg.loss.wave_l1 + cfg.loss.mag_l1 + cfg.loss.mrstft + cfg.loss.snr > 0,
