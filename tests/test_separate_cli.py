@@ -280,7 +280,8 @@ def test_outputs_of_an_earlier_run_are_kept_unless_overwrite(tmp_path, model_dir
     assert sf.info(stem).frames == 44100
 
 
-@pytest.mark.parametrize("template", ["{stem}.{ext}", "{track}/{nope}.{ext}", "{track}.{ext}", "../{track}/{stem}"])
+@pytest.mark.parametrize("template", ["{stem}.{ext}", "{track}/{nope}.{ext}", "{track}.{ext}", "../{track}/{stem}",
+                                      "{track}/{stem:.0}x.{ext}", "{track}/{stem!s:.0}.{ext}"])
 def test_bad_filename_templates_are_one_line_errors(tmp_path, model_dir, capsys, template):
     for name in ("x.wav", "y.wav"):
         sf.write(tmp_path / name, _tone(0.5, 44100), 44100)

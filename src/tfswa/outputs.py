@@ -2,8 +2,8 @@
 
 Template fields: ``{track}`` (the input's name without extension, or its folder's name for a MUSDB-style
 ``mixture.wav``), ``{parent}`` (the input's folder name), ``{stem}``, ``{ext}`` (the output format).
-Field values are single path components (``..wav`` gives the track ``_``, not ``.``), and every output path is
-checked to stay inside the output folder.
+Field values are single path components (``..wav`` gives the track ``_``, not ``.``), every output path is
+checked to stay inside the output folder, and no two stems of an input get the same file.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def output_paths(path: Path, out_dir: Path, template: str, stems: Iterable[str],
     name = plain_component(track) if track is not None else track_name(path)
     parent = plain_component(path.resolve().parent.name)
     out = {s: Path(out_dir) / template.format(track=name, parent=parent, stem=s, ext=ext) for s in stems}
+    named: dict[Path, str] = {}
+    for stem, target in out.items():  # a format spec can hide {stem} ({stem:.0}): one file per stem, always
+        if (other := named.setdefault(target.resolve(), stem)) != stem:
+            raise OutputNameError(f"--filename {template!r} gives the stems {other} and {stem} the same file "
+                                  f"{target.name}; each stem needs its own name")
     root = Path(out_dir).resolve()
     for target in out.values():
         if target.resolve() == root or not target.resolve().is_relative_to(root):
