@@ -116,6 +116,8 @@ def test_stream_errors_are_one_line_messages(server, tmp_path) -> None:
     assert "dtype" in first_reply({"dtype": "f64"})
     assert "segment must be between 0.023 and 60 seconds" in first_reply({"segment": 0.001})
     assert "segment must be a number" in first_reply({"segment": "long"})
+    assert "unknown setting 'stem'" in first_reply({"stem": ["vocals"]})  # a typo is not dropped: all stems
+    assert "channels must be an integer" in first_reply({"channels": 1.5})
     assert "longer than the server's limit of 1 s" in first_reply({}, np.zeros((2 * 44100, 2), "<f4").tobytes())
     assert 'expected binary audio or {"type": "end"}' in first_reply({}, json.dumps({"type": "pause"}))
     song = tmp_path / "a.wav"
@@ -123,3 +125,20 @@ def test_stream_errors_are_one_line_messages(server, tmp_path) -> None:
     with pytest.raises(StreamError, match=r"4401.*missing or wrong API key"):
         stream_file(url, song, tmp_path / "out")
     assert not (tmp_path / "out" / "a").exists() or not any((tmp_path / "out" / "a").iterdir())
+
+
+def test_stream_settings_refuse_unknown_keys_and_fractional_counts() -> None:
+    """Without a server: a typo (``stem``, ``two_stem``) is refused, as REST refuses an unknown form field,
+    instead of being dropped and the stream run with every stem."""
+    from tfswa.serving.stream import check_settings
+
+    check_settings({"channels": 2, "dtype": "s16", "sample_rate": 48000, "stems": ["vocals"], "wiener_iters": 1,
+                    "segment": 1.0, "model": "tfswa-default"})
+    check_settings({"two_stems": "vocals"})
+    for bad, match in [({"stem": ["vocals"]}, "unknown setting 'stem'"),
+                       ({"two_stem": "vocals"}, "unknown setting 'two_stem'"),
+                       ({"channels": 1.5}, "channels must be an integer"),
+                       ({"channels": True}, "channels must be an integer"),
+                       ({"wiener_iters": "2"}, "wiener_iters must be an integer")]:
+        with pytest.raises(ValueError, match=match):
+            check_settings(bad)

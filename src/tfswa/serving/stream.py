@@ -6,7 +6,7 @@ Protocol (all binary data little-endian, frames interleaved by channel):
    "stems": [...] | "two_stems": "vocals", "wiener_iters": 0, "segment": seconds}`` (all optional;
    ``sample_rate`` defaults to the model's, any other rate from 8 to 192 kHz is resampled on the server both ways;
    ``segment``, the chunk length and so the latency, defaults to the model's training segment — shorter chunks
-   lower the latency and cost quality).
+   lower the latency and cost quality; any other key is refused).
 2. The server answers ``{"type": "ready", "stems": [...], "sample_rate": R, "model_sample_rate": …,
    "channels": C, "dtype": ..., "output_dtype": "f32", "latency_samples": N, "latency_seconds": …,
    "segment_samples": …, "stride_samples": …}`` (sample counts at the stream's rate).
@@ -38,6 +38,7 @@ from tfswa.live import LiveSeparator
 from tfswa.separator import Separator
 
 DTYPES = {"f32": np.dtype("<f4"), "s16": np.dtype("<i2")}
+SETTINGS = ("channels", "dtype", "sample_rate", "stems", "two_stems", "wiener_iters", "segment", "model")
 
 
 async def stream_error(websocket: WebSocket, message: str) -> None:
@@ -128,8 +129,22 @@ def stream_segment(config: dict[str, Any], model) -> float | None:
     return float(value)
 
 
+def check_settings(config: dict[str, Any]) -> None:
+    """Refuse what a stream's settings cannot mean: an unknown key (a typo such as ``stem`` would otherwise be
+    dropped and the stream run with every stem, as REST refuses unknown form fields) and counts that are not
+    integers (``channels`` 1.5 is not silently 1)."""
+    unknown = sorted(set(config) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(SETTINGS)}")
+    for key in ("channels", "wiener_iters"):
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
+
+
 def _open(config: dict[str, Any], make_separator: Callable[[dict[str, Any]], Separator]) -> tuple[LiveSeparator,
                                                                                                    np.dtype]:
+    check_settings(config)
     if config.get("dtype", "f32") not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     sep = make_separator(config)
@@ -152,4 +167,4 @@ async def _send(websocket: WebSocket, blocks: list[np.ndarray]) -> None:
         await websocket.send_bytes(block.astype("<f4", copy=False).tobytes())
 
 
-__all__ = ["DTYPES", "serve_stream", "stream_error", "stream_segment"]
+__all__ = ["DTYPES", "SETTINGS", "check_settings", "serve_stream", "stream_error", "stream_segment"]
