@@ -7,10 +7,8 @@ half-written stays), waits for the workers to stop, then re-raises.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -36,17 +34,31 @@ def separate_many(
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
     cancel = threading.Event()
+    # Files being worked on, counted by the workers themselves: a stop that lands inside ``pool.submit`` (while
+    # ``Thread.start`` waits) leaves a worker the pool does not know and a future missing from ``pending``; the
+    # count still holds it, so the stop waits for its cleanup too.
+    running = [0]
+    changed = threading.Condition()
 
     def run(path: Path, track: str) -> Any:
-        report = on_start(path) if on_start is not None else None
-
-        def progress(done: int, total: int) -> None:
-            if cancel.is_set():
+        with changed:
+            running[0] += 1
+        try:
+            if cancel.is_set():  # started after the stop: nothing is created
                 raise Cancelled
-            if report is not None:
-                report(done, total)
+            report = on_start(path) if on_start is not None else None
 
-        return work(path, track, progress)
+            def progress(done: int, total: int) -> None:
+                if cancel.is_set():
+                    raise Cancelled
+                if report is not None:
+                    report(done, total)
+
+            return work(path, track, progress)
+        finally:
+            with changed:
+                running[0] -= 1
+                changed.notify_all()
 
     pending: dict[Future, Path] = {}
     queue = list(items)
@@ -55,8 +67,7 @@ def separate_many(
             while queue or pending:
                 while queue and len(pending) < jobs:
                     path, track = queue.pop(0)
-                    with _stops_deferred():  # a stop signal lands after the file is noted in `pending`
-                        pending[pool.submit(run, path, track)] = path
+                    pending[pool.submit(run, path, track)] = path
                 done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     path = pending.pop(future)
@@ -69,21 +80,7 @@ def separate_many(
             cancel.set()  # workers stop at their next chunk and discard their temporaries
             for future in pending:
                 future.cancel()
+            with changed:
+                changed.wait_for(lambda: running[0] == 0)
             raise
 
-
-@contextlib.contextmanager
-def _stops_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back (main thread, where the platform can) while a worker starts: a stop that interrupted
-    ``Thread.start`` would leave a running worker the pool does not know, so nobody waited for it to remove its
-    temporaries, and the caller cleaned up (empty folders) before it; held back, the signal arrives a moment later
-    in the loop, where the file is cancelled and waited for like any other."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    stops = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
