@@ -408,7 +408,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
             raise UserError(f"--allowed-origins {origin!r}: expected SCHEME://HOST[:PORT], e.g. https://example.org")
     data = data_dir(args.data)
-    models = Models(str(model), args.backend, args.allow_untrained, args.precision)
+    models = Models(str(model), args.backend, args.allow_untrained, args.precision, args.threads)
     models.check()
     check_queue(make_huey(data, args.queue), args.queue)
     sock = listen(args.host, args.port)
@@ -478,7 +478,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     store = JobStore(data_dir(args.data))
     huey = make_huey(store.root, args.queue)
     check_queue(huey, args.queue)
-    models = Models(str(model), args.backend, args.allow_untrained, args.precision)
+    models = Models(str(model), args.backend, args.allow_untrained, args.precision, args.threads)
     models.check()
     metrics = Metrics()
     task = register(huey, store, models, args.max_attempts, metrics)

@@ -119,3 +119,19 @@ def test_metrics_count_finished_jobs_and_never_go_down(tmp_path) -> None:
     assert "tfswa_jobs_running 0.0" in text
     assert len(store.expire(-1)) == 2  # the records go; the counts stay
     assert 'tfswa_jobs_finished_total{state="done"} 2.0' in metrics.exposition().decode()
+
+
+def test_serve_and_worker_threads_reach_the_model(monkeypatch) -> None:
+    """``tfswa serve/worker --threads N`` used to be parsed and dropped (the model loaded with the default)."""
+    import tfswa.checkpoint
+    from tfswa.checkpoint import CheckpointError
+    from tfswa.serving.queue import Models
+
+    seen = []
+    real = tfswa.checkpoint.load_model
+    monkeypatch.setattr(tfswa.checkpoint, "load_model", lambda ref, backend="auto", threads=None: (
+        seen.append(threads), real(ref, backend, threads))[1])
+    Models("tfswa-resunet-tiny", "torch", allow_untrained=True, threads=2).check()
+    assert seen == [2]
+    with pytest.raises(CheckpointError, match="threads must be an integer from 1 to 1024"):
+        Models("tfswa-resunet-tiny", "torch", allow_untrained=True, threads=0).check()

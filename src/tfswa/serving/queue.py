@@ -29,9 +29,10 @@ class Models:
     """The served model, loaded once per process and shared by its worker threads (inference is read-only)."""
 
     def __init__(self, reference: str, backend: str = "auto", allow_untrained: bool = False,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", threads: int | None = None) -> None:
         self.reference = reference
         self.backend = backend
+        self.threads = threads  # ONNX Runtime intra-op threads (--threads), as tfswa separate's
         self.allow_untrained = allow_untrained
         self.precision = precision  # the rule of tfswa separate's --precision (same default: the same stems)
         self._model = None
@@ -42,7 +43,7 @@ class Models:
 
         with self._lock:
             if self._model is None:
-                self._model = load_model(self.reference, self.backend)
+                self._model = load_model(self.reference, self.backend, self.threads)
             return self._model
 
     def check(self) -> None:
