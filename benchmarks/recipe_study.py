@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/recipe_study.py --data ROOT --held-out ROOT [--minutes 15] [--runs NAME ...]
-        [--config configs/tfswa-default.yaml] [--tracks 16] [--seconds 20] [--precision fp32]
+        [--config configs/recipe-study.yaml] [--tracks 16] [--seconds 20] [--precision fp32]
         [--work runs/study] [--json benchmarks/results/recipe_study.json] [--set key=value ...]
 
 Every recipe is a list of ``tfswa train`` overrides on one base config (``RECIPES`` below; ``--runs`` picks some,
@@ -51,8 +51,6 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "spec-l1": ("loss: spectrogram-magnitude L1 only", ["loss.wave_l1=0", "loss.mag_l1=1.0"]),
     "base": ("model size: tfswa-resunet-base (2.2 M)", ["model.preset=tfswa-resunet-base"]),
     "snr": ("loss: soft-thresholded SNR per stem (every stem weighs alike)", ["loss.wave_l1=0", "loss.snr=1.0"]),
-    "snr-medium": ("SNR loss and tfswa-resunet-medium (1.2 M)",
-                   ["loss.wave_l1=0", "loss.snr=1.0", "model.preset=tfswa-resunet-medium"]),
 }
 
 
@@ -180,7 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="training corpus root (MUSDB layout)")
     ap.add_argument("--held-out", required=True, help="held-out corpus root (its test/ split is scored)")
-    ap.add_argument("--config", default=str(Path(__file__).parents[1] / "configs" / "tfswa-default.yaml"))
+    ap.add_argument("--config", default=str(Path(__file__).parents[1] / "configs" / "recipe-study.yaml"))
     ap.add_argument("--runs", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     ap.add_argument("--minutes", type=float, default=15.0, help="training time per run")
     ap.add_argument("--tracks", type=int, default=16)
