@@ -475,6 +475,41 @@ def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, 
     assert len(err) == 1 and "another shape" in err[0]
 
 
+def test_init_partial_starts_other_stems_from_a_trained_trunk(corpus: Path, tmp_path: Path):
+    """``model.init_partial``: a 2-stem run from a 4-stem model takes every tensor of the same name and shape and
+    starts only the output layer fresh; another architecture, or too little in common, is still refused."""
+    from tfswa.checkpoint import save_model
+    from tfswa.training.trainer import InitError, Trainer
+
+    source = create_model("tfswa-resunet-tiny", STEMS)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01)
+    save_model(source, tmp_path / "src")
+    common = [*_common(corpus, tmp_path / "run"), "model.preset=tfswa-resunet-tiny", "model.init_partial=true",
+              f"model.init_from={tmp_path / 'src'}", "model.sources=[vocals,accompaniment]"]
+    lines: list[str] = []
+    trainer = Trainer(load_config(None, common), tmp_path / "run", log=lines.append)
+    try:
+        theirs, own = source.state_dict(), trainer.model.state_dict()
+        same = [k for k in own if own[k].shape == theirs[k].shape]
+        assert 0 < len(own) - len(same) < 0.1 * len(own)  # only the output layer differs
+        assert all(torch.equal(own[k], theirs[k]) for k in same)
+        assert any(line.startswith(f"initialised {len(same)} of {len(own)} tensors") for line in lines)
+    finally:
+        trainer.close()
+    plain = Trainer(load_config(None, [c for c in common if "init_" not in c]), tmp_path / "plain")
+    try:  # the output layer starts as a run without init_from would start it
+        fresh = plain.model.state_dict()
+        assert all(torch.equal(own[k], fresh[k]) for k in own if k not in same)
+    finally:
+        plain.close()
+    with pytest.raises(InitError, match="init_partial=true loads the rest"):
+        Trainer(load_config(None, [c for c in common if c != "model.init_partial=true"]), tmp_path / "r2")
+    with pytest.raises(InitError, match="too different"):
+        Trainer(load_config(None, [*common, "model.overrides.channels=[8,12,16,24,40]"]), tmp_path / "r3")
+
+
 def test_budget_plans_steps_from_speed():
     from tfswa.training.budget import plan_steps, with_steps
 

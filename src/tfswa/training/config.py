@@ -26,6 +26,7 @@ class ModelSection:
     gradient_checkpointing: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {channels: 32}
     init_from: str = ""  # a model directory or bundled name whose weights start a new run (same shapes only)
+    init_partial: bool = False  # init_from other stems: load every tensor of the same name and shape, the rest fresh
 
 
 @dataclass(frozen=True)

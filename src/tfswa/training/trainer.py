@@ -176,9 +176,12 @@ class Trainer:
 
     def init_from(self, name_or_dir: str) -> None:
         """Start from the weights of a model directory or bundled model (weights only: a fresh optimizer,
-        schedule and step count). Refuses, in one line, a model of another architecture, stems or shape."""
+        schedule and step count). Refuses, in one line, a model of another architecture, stems or shape; with
+        ``model.init_partial`` a model of the same architecture for other stems (or with another output layer)
+        gives every tensor of the same name and shape, and the others (the output layer) start fresh."""
         from tfswa.checkpoint import load_model, model_path
 
+        partial = self.cfg.model.init_partial
         path = model_path(name_or_dir)
         if path is None:
             raise InitError(f"model.init_from: {name_or_dir}: no such model directory or bundled model")
@@ -186,12 +189,25 @@ class Trainer:
             source = load_model(path, backend="torch")
         except Exception as exc:  # CheckpointError, BackendError (an exported model), a broken config
             raise InitError(f"model.init_from: {path}: {first_line(exc)}") from None
-        if source.architecture != self.model.architecture or source.sources != self.model.sources:
+        if source.architecture != self.model.architecture or (source.sources != self.model.sources and not partial):
+            hint = "" if source.architecture != self.model.architecture else " (model.init_partial=true loads the rest)"
             raise InitError(f"model.init_from: {path} is a {source.architecture} for {', '.join(source.sources)}; "
-                            f"this run trains a {self.model.architecture} for {', '.join(self.model.sources)}")
+                            f"this run trains a {self.model.architecture} for {', '.join(self.model.sources)}{hint}")
         own, theirs = self.model.state_dict(), source.state_dict()
         bad = sorted(k for k in set(own) | set(theirs) if k not in own or k not in theirs
                      or own[k].shape != theirs[k].shape)
+        if partial:
+            loaded = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
+            share = sum(v.numel() for v in loaded.values()) / max(1, sum(v.numel() for v in own.values()))
+            if share < 0.5 or source.config.output_kind != self.model.config.output_kind:
+                what = f"{share:.0%} of the parameters match" if share < 0.5 else "the output kind differs"
+                raise InitError(f"model.init_from: {path} is too different from {self.cfg.model.preset} with these "
+                                f"overrides to start from ({what})")
+            self.model.load_state_dict({**own, **loaded}, strict=True)
+            fresh = sorted(k for k in own if k not in loaded)
+            self.log(f"initialised {len(loaded)} of {len(own)} tensors ({share:.1%} of the parameters) from {path} "
+                     f"({source.training_steps} steps); fresh: {', '.join(fresh) if fresh else 'none'}")
+            return
         if bad or source.config.output_kind != self.model.config.output_kind:
             what = f"tensor {bad[0]}" if bad else "output kind"
             raise InitError(f"model.init_from: {path} has another shape than {self.cfg.model.preset} with these "
