@@ -4,7 +4,9 @@ beside a ``config.json`` that keeps the original config and adds an ``export`` s
 The export verifies itself: the captured graph and the written file are run at three frame counts (one odd,
 one the minimum the graph supports) and must match PyTorch in fp32 within ``ATOL + RTOL·max|y|``
 (:mod:`tfswa.export.graph`), or nothing is written. INT8 files are compared with the fp32 file and the SNR is
-recorded (quantisation error is not a bug, so it is reported rather than refused).
+recorded. Static INT8 (:mod:`tfswa.export.int8`) is calibrated, searched for the nodes that cannot hold 8 bits
+and verified on held calibration chunks: below ``--int8-min-snr`` (default 20 dB) the export fails and writes
+nothing; dynamic INT8 is held to the same bar on the verification inputs.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tfswa.atomic import atomic_write_bytes, default_mode
 from tfswa.checkpoint import CONFIG, WEIGHTS, model_config_dict, model_path, read_config, sha256
 from tfswa.export.graph import ATOL, RTOL, ExportError, capture, check_frames, verify
+from tfswa.export.int8 import Int8Options, quantize_static_checked
 from tfswa.export.onnx import (
     DEFAULT_OPSET,
     MAX_OPSET,
@@ -59,22 +63,32 @@ def export_model(
     source: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    int8: Int8Options | None = None,
+    qat: dict[str, Any] | None = None,
 ) -> Path:
     """Export the PyTorch core ``model`` into the model directory ``out_dir`` and return it.
 
     ``fmt``: ``onnx`` (ONNX Runtime backend) or ``pt2`` (``torch.export`` program). ``quantization``
     (ONNX only): ``none``, ``dynamic`` or ``static`` (calibrated on songs of the corpus ``calibration``).
     ``source`` names the model directory the weights came from (its checksum is recorded). An existing model
-    directory at ``out_dir`` is replaced only with ``overwrite``.
+    directory at ``out_dir`` is replaced only with ``overwrite``. ``int8``: static calibration, search and
+    verification settings (:class:`~tfswa.export.int8.Int8Options`). ``quantization="qat"`` is static INT8 of a
+    model fine-tuned with fake quantisation (:mod:`tfswa.training.qat`); ``qat`` is that fine-tuning's record.
     """
+    int8 = int8 if int8 is not None else Int8Options()
+    int8.check()
+    if quantization == "qat" and qat is None:
+        raise ExportError("--quantize qat fine-tunes the model first (tfswa export --quantize qat, or "
+                          "tfswa.training.qat.finetune); export_model got no fine-tuning record")
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if quantization not in QUANTIZE:
         raise ExportError(f"unknown quantisation {quantization!r} (choose from {', '.join(QUANTIZE)})")
     if quantization != "none" and fmt != "onnx":
         raise ExportError("--quantize needs --format onnx (INT8 runs through ONNX Runtime)")
-    if quantization == "static" and calibration is None:
-        raise ExportError("--quantize static needs --calibration ROOT (a corpus of songs, e.g. tfswa synth output)")
+    if quantization in ("static", "qat") and calibration is None:
+        raise ExportError(f"--quantize {quantization} needs --calibration ROOT (a corpus of songs, e.g. tfswa synth "
+                          "output)")
     if fmt == "onnx" and (isinstance(opset, bool) or not isinstance(opset, int)
                           or not MIN_OPSET <= opset <= MAX_OPSET):
         raise ExportError(f"--opset {opset}: this exporter writes opsets {MIN_OPSET} to {MAX_OPSET}")
@@ -93,7 +107,7 @@ def export_model(
     if fmt == "onnx":
         import_onnxruntime()
     model = model.float().eval().cpu()
-    calib = calibration_inputs(model, calibration) if quantization == "static" else None
+    calib = calibration_inputs(model, calibration) if quantization in ("static", "qat") else None
 
     started = time.perf_counter()
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
@@ -130,10 +144,22 @@ def export_model(
                 fp32.rename(work / name)
             else:
                 _say(progress, f"quantising to INT8 ({quantization})")
-                settings = quantize(fp32, work / name, quantization, calib)
-                int8 = verify(model, _ort(model, work / name, section), "the INT8 model", strict=False)
-                section.update(precision="int8", quantization=settings, int8_vs_pytorch=_report(int8, False),
+                if quantization == "dynamic":
+                    settings = quantize(fp32, work / name, quantization)
+                    settings["min_snr_db"] = int8.min_snr_db
+                else:
+                    settings = quantize_static_checked(fp32, work / name, calib or [], _reference(model), int8,
+                                                       progress)
+                    if quantization == "qat":
+                        settings.update(mode="qat", qat=qat)
+                checks8 = verify(model, _ort(model, work / name, section), "the INT8 model", strict=False)
+                section.update(precision="int8", quantization=settings, int8_vs_pytorch=_report(checks8, False),
                                fp32_size_bytes=fp32.stat().st_size)
+                if quantization == "dynamic" and not section["int8_vs_pytorch"]["min_snr_db"] >= int8.min_snr_db:
+                    raise ExportError(f"INT8 verification failed: core SNR "
+                                      f"{section['int8_vs_pytorch']['min_snr_db']:.1f} dB against PyTorch is below "
+                                      f"{int8.min_snr_db:g} dB; nothing written — lower the bar with "
+                                      "--int8-min-snr DB, or export fp32")
                 fp32.unlink()
         else:
             torch.export.save(program, str(work / name))
@@ -193,6 +219,16 @@ def _state_sha256(model: SpectrogramCore) -> str:
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return hashlib.sha256(save(state)).hexdigest()
+
+
+def _reference(model: SpectrogramCore) -> Callable[[np.ndarray], np.ndarray]:
+    """The PyTorch core as a function of one calibration chunk ``(1, C, T, F)`` → ``(1, S, C, T, F)``."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run
 
 
 def _ort(model: SpectrogramCore, path: Path, section: dict[str, Any]) -> OnnxRuntimeCore:

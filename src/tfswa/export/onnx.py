@@ -12,7 +12,6 @@ import logging
 import os
 import random
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ DEFAULT_OPSET = 18
 # Opsets tfswa export accepts: torch's exporter writes 18 at least (it silently writes 18 for lower ones) and
 # its version converter fails above 25 (torch 2.13, onnxscript, ONNX Runtime 1.32 run 18 to 25).
 MIN_OPSET, MAX_OPSET = 18, 25
-QUANTIZE = ("none", "dynamic", "static")
+QUANTIZE = ("none", "dynamic", "static", "qat")
 
 
 def to_onnx(program: torch.export.ExportedProgram, path: Path, opset: int = DEFAULT_OPSET) -> None:
@@ -89,51 +88,17 @@ def calibration_inputs(model: SpectrogramCore, root: str | os.PathLike[str], tra
     return out
 
 
-def _edge_convs(path: Path) -> list[str]:
-    """Names of the first and last Conv nodes: their input / output are linear magnitudes whose dynamic range
-    (quiet passages beside loud ones) 8 bits cannot hold."""
-    import onnx
-
-    convs = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type == "Conv"]
-    return sorted({convs[0], convs[-1]}) if convs else []
-
-
-class _Reader:
-    """ONNX Runtime calibration data reader over a list of inputs."""
-
-    def __init__(self, inputs: list[np.ndarray]) -> None:
-        self._it: Iterator[np.ndarray] = iter(inputs)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        x = next(self._it, None)
-        return None if x is None else {INPUT: x}
-
-    def rewind(self) -> None:  # not needed for one pass
-        pass
-
-
-def quantize(source: Path, target: Path, mode: str, calibration: list[np.ndarray] | None = None) -> dict:
-    """Write an INT8 copy of ``source`` to ``target``: ``dynamic`` (weights INT8, activations quantised on the
-    fly: MatMul and Conv) or ``static`` (QDQ, activations calibrated with min/max on ``calibration``).
-    Returns the settings used."""
+def quantize(source: Path, target: Path, mode: str) -> dict:
+    """Write a dynamic INT8 copy of ``source`` to ``target`` (weights INT8 per channel, activations quantised on
+    the fly: MatMul and Conv). Returns the settings used. Static INT8 lives in :mod:`tfswa.export.int8`."""
     import_onnxruntime()
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if mode != "dynamic":
+        raise ExportError(f"quantize() writes dynamic INT8, not {mode!r} (static: tfswa.export.int8)")
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        if mode == "dynamic":
-            ops = ["MatMul", "Conv"]
-            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=ops)
-            return {"mode": "dynamic", "weights": "int8 per channel", "ops": ops}
-        if mode == "static":
-            if not calibration:
-                raise ExportError("--quantize static needs --calibration ROOT (a corpus of songs)")
-            keep = _edge_convs(source)
-            quantize_static(str(source), str(target), _Reader(calibration), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            op_types_to_quantize=["MatMul", "Conv"], nodes_to_exclude=keep)
-            return {"mode": "static", "format": "QDQ", "activations": "uint8 min/max",
-                    "weights": "int8 per channel", "calibration_chunks": len(calibration),
-                    "kept_fp32": "first and last convolution (linear magnitudes in and out)"}
-    raise ExportError(f"unknown quantisation {mode!r} (choose from {', '.join(QUANTIZE)})")
+        ops = ["MatMul", "Conv"]
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=ops)
+    return {"mode": "dynamic", "weights": "int8 per channel", "ops": ops}
