@@ -85,7 +85,11 @@ def test_held_chunks_are_not_calibration_chunks() -> None:
 @pytest.mark.parametrize("options, method, extra", [
     (Int8Options(method="minmax"), "MinMax", {"ActivationSymmetric": False, "WeightSymmetric": True}),
     (Int8Options(method="percentile", percentile=99.9, activations="int8"), "Percentile",
-     {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": 99.9}),
+     {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": 99.9,
+      "CalibTensorRangeSymmetric": True}),
+    (Int8Options(method="percentile"), "Percentile",
+     {"ActivationSymmetric": False, "WeightSymmetric": True, "CalibPercentile": 99.999,
+      "CalibTensorRangeSymmetric": False}),
     (Int8Options(method="entropy"), "Entropy", {"ActivationSymmetric": False, "WeightSymmetric": True}),
 ])
 def test_calibration_options_reach_onnxruntime(toy, tmp_path, monkeypatch, options, method, extra) -> None:
@@ -113,6 +117,22 @@ def test_calibration_options_reach_onnxruntime(toy, tmp_path, monkeypatch, optio
     # the ranges were calibrated once: a second trial reuses them (the cache)
     quantizer.quantize(tmp_path / "again.onnx")
     assert len(seen) == 2 and Path(seen[1]["calibration_cache_path"]).is_file()
+
+
+def test_entropy_ranges_are_not_min_max(toy, tmp_path) -> None:
+    """ORT's own entropy defaults (128 bins for 128 quantised bins) give the min/max range; ours do not."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    ranges = {}
+    for method in ("minmax", "entropy"):
+        quantizer = StaticQuantizer(toy[0], chunks(6), Int8Options(method=method), tmp_path / method)
+        (tmp_path / method).mkdir()
+        quantizer.quantize(tmp_path / method / "int8.onnx")
+        ranges[method] = {k: (float(np.ravel(v.range_value[0])[0]), float(np.ravel(v.range_value[1])[0]))
+                          for k, v in load_tensors_data(quantizer.cache).data.items()}
+    assert ranges["minmax"].keys() == ranges["entropy"].keys()
+    narrower = [k for k in ranges["minmax"] if ranges["entropy"][k][1] < ranges["minmax"][k][1] - 1e-6]
+    assert narrower, ranges
 
 
 def test_sensitivity_search_keeps_the_bad_node_in_float(toy, tmp_path) -> None:

@@ -48,7 +48,8 @@ class Int8Options:
     """Settings of a static INT8 export (recorded in the exported config)."""
 
     method: str = "percentile"  # activation ranges: minmax | percentile | entropy
-    percentile: float = 99.999  # method percentile: the share of |activation| values the range covers
+    percentile: float = 99.999  # method percentile: the share of activation values the range covers
+    entropy_bins: int = 2048  # method entropy: histogram bins the KL-divergence threshold search runs over
     activations: str = "uint8"  # uint8 (asymmetric) | int8 (symmetric)
     min_snr_db: float = DEFAULT_MIN_SNR_DB  # held-chunk SNR of the INT8 core against PyTorch, or the export fails
     search: bool = True  # keep in float the nodes that cannot hold 8 bits (measured per node)
@@ -62,6 +63,8 @@ class Int8Options:
             raise ExportError(f"--calibration-method {self.method!r}: choose from {', '.join(METHODS)}")
         if self.activations not in ACTIVATIONS:
             raise ExportError(f"--int8-activations {self.activations!r}: choose from {', '.join(ACTIVATIONS)}")
+        if self.entropy_bins < 256:
+            raise ExportError(f"entropy_bins {self.entropy_bins}: must be >= 256")
         if not 50 < self.percentile <= 100:
             raise ExportError(f"--calibration-percentile {self.percentile:g}: must be in (50, 100]")
         if not math.isfinite(self.min_snr_db):
@@ -141,8 +144,8 @@ class StaticQuantizer:
         o = self.options
         symmetric = o.activations == "int8"
         extra: dict[str, Any] = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
-        if o.method == "percentile":
-            extra["CalibPercentile"] = o.percentile
+        if o.method == "percentile":  # ORT's percentile range is symmetric about 0 unless told otherwise
+            extra.update(CalibPercentile=o.percentile, CalibTensorRangeSymmetric=symmetric)
         return {
             "quant_format": QuantFormat.QDQ,
             "activation_type": QuantType.QInt8 if symmetric else QuantType.QUInt8,
@@ -160,6 +163,8 @@ class StaticQuantizer:
 
         self.trials += 1
         kwargs = self.settings()
+        if self.options.method == "entropy" and not self.cache.exists():
+            self._entropy_ranges()
         if only is not None:
             kwargs["nodes_to_quantize"] = list(only)
         try:
@@ -172,6 +177,27 @@ class StaticQuantizer:
             raise
         except Exception as exc:  # onnxruntime's quantiser raises many types
             raise ExportError(f"INT8 quantisation failed: {str(exc).splitlines()[0]}") from exc
+
+    def _entropy_ranges(self) -> None:
+        """Entropy (KL-divergence) ranges into the calibration cache. ``quantize_static`` cannot be given the
+        histogram size and its default (128 bins for 128 quantised bins) leaves the threshold search one
+        candidate: the min/max range. Here the histogram has ``entropy_bins`` bins (TensorRT's 2048)."""
+        from onnxruntime.quantization import CalibrationMethod
+        from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logging(), \
+                    tempfile.TemporaryDirectory(dir=self.work) as tmp:
+                warnings.simplefilter("ignore")
+                calibrator = create_calibrator(
+                    self.source, list(OPS), augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                    calibrate_method=CalibrationMethod.Entropy,
+                    extra_options={"num_bins": self.options.entropy_bins, "num_quantized_bins": 128,
+                                   "symmetric": self.options.activations == "int8"})
+                calibrator.collect_data(_Reader(self.calibration))
+                save_tensors_data(calibrator.compute_data(), self.cache)
+        except Exception as exc:  # onnxruntime's calibrators raise many types
+            raise ExportError(f"INT8 entropy calibration failed: {str(exc).splitlines()[0]}") from exc
 
     def snr(self, exclude: Sequence[str], inputs: Sequence[np.ndarray], refs: Sequence[np.ndarray],
             only: Sequence[str] | None = None) -> float:
