@@ -9,8 +9,9 @@ The model is exported to fp32 ONNX once; each static variant quantises that file
 QAT fine-tunes the PyTorch model (:func:`tfswa.training.qat.finetune`) and exports it (static, with the same
 calibration method as the first of ``--methods``). Quality: mean uSDR per stem over the first ``--seconds`` s of
 ``--tracks`` songs of ``--corpus``'s test split, minus fp32's. Speed: the core alone (a batch of chunks) and the
-whole in-memory separation of one song, every variant once per round, rounds interleaved; median seconds and the
-ratio to fp32 (> 1: faster). A variant whose INT8 verification fails is recorded with its one-line error.
+whole in-memory separation of one song, every variant once per round (the order rotating), rounds interleaved;
+median seconds and the ratio to fp32 (> 1: faster). A variant whose INT8 verification fails is recorded with its
+one-line error.
 JSON: ``--out`` (default ``benchmarks/results/int8.json``).
 """
 
@@ -177,8 +178,9 @@ def speed(variants: dict[str, dict], args: argparse.Namespace) -> dict[str, dict
     for n in cores:  # warm-up: sessions, STFT windows and buffers are created on first use
         cores[n](x)
         seps[n].separate(song[:, : any_core.sample_rate * 2], any_core.sample_rate)
-    for _ in range(args.rounds):
-        for n in cores:
+    names = list(cores)
+    for r in range(args.rounds):  # every round starts with another variant: no place in the order is favoured
+        for n in names[r % len(names):] + names[: r % len(names)]:
             t0 = time.perf_counter()
             cores[n](x)
             core_t[n].append(time.perf_counter() - t0)
