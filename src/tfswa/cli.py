@@ -113,6 +113,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"exported      {ex['file']} ({ex['format']}, {ex['precision']}, quantisation {quant}, "
               f"{ex['size_bytes'] / 1e6:.2f} MB), run by {info['backend']}")
         print(f"source        {ex.get('source')} (weights sha256 {str(ex.get('source_weights_sha256'))[:12]}…)")
+        q = ex.get("quantization")
+        if isinstance(q, dict) and "held_snr_db" in q:
+            print(f"INT8          {q['activations']} activations, core SNR {q['held_snr_db']} dB on held chunks "
+                  f"(bar {q['options']['min_snr_db']:g} dB), {len(q['kept_float'])} of {q['nodes']} nodes in float")
         return 0
     print("parameters per stage:")
     for name, n in info["params_per_stage"].items():

@@ -209,6 +209,8 @@ def test_export_below_the_bar_exits_nonzero_with_one_line_and_no_folder(fake_cap
     assert q["mode"] == "static" and q["options"]["method"] == "minmax" and q["options"]["min_snr_db"] == 20
     assert q["search"]["steps"][0]["kept_float"] == BAD and BAD in q["kept_float"] and q["held_snr_db"] >= 20
     assert q["ort_extra_options"]["WeightSymmetric"] and q["held_chunks"] == 3 and q["calibration_chunks"] == 9
+    assert main(["info", str(out)]) == 0
+    assert "core SNR" in capsys.readouterr().out
     # a lowered bar lets the unsearched export through, and says so in the config
     assert main([*args, "--no-int8-search", "--int8-min-snr", "-50", "-o", str(tmp_path / "low")]) == 0
     q = json.loads((tmp_path / "low" / "config.json").read_text())["export"]["quantization"]
