@@ -11,8 +11,9 @@
 # makes a rebuild after a source change take seconds. Needs root (debootstrap), docker, debootstrap, python3.
 #
 # usage: scripts/docker_build.sh [--tag TAG] [--redis] [--rebuild-base]
-# env:   DEBIAN_MIRROR (default http://deb.debian.org/debian), TORCH_WHEEL (a torch-2.13.0+cpu cp311 wheel;
-#        default: found in pip's --find-links folders and cache, else downloaded from the PyTorch CPU index)
+# env:   DEBIAN_MIRROR (default http://deb.debian.org/debian), TORCH_INDEX_PORT (default 38765),
+#        TORCH_WHEEL (a torch-2.13.0+cpu cp311 wheel; default: found in pip's --find-links folders and cache,
+#        else downloaded from the PyTorch CPU index)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
         --tag) tag="$2"; shift 2 ;;
         --redis) redis=1; shift ;;
         --rebuild-base) rebuild=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "docker_build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -119,7 +120,11 @@ for name, files in projects.items():
                     + "".join(f'<a href="../../files/{f}">{f}</a><br>\n' for f in files) + "</body></html>\n")
 EOF
 fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# a fixed port (TORCH_INDEX_PORT): TORCH_INDEX is a build argument, so another port would void the build cache
+port=${TORCH_INDEX_PORT:-38765}
+if ! python3 -c "import socket, sys; socket.socket().bind(('127.0.0.1', int(sys.argv[1])))" "$port" 2>/dev/null; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
 python3 -m http.server --bind 127.0.0.1 --directory "$index" "$port" >"$work/index.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
