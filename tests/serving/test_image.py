@@ -49,7 +49,7 @@ def image() -> str:
     if not _docker_answers():
         if os.environ.get("TFSWA_REQUIRE_DOCKER") == "1":
             pytest.fail("TFSWA_REQUIRE_DOCKER=1 but no Docker daemon answers (docker info)")
-        pytest.skip("no Docker daemon (apt-get install docker.io; dockerd --storage-driver=vfs --iptables=false "
+        pytest.skip("no Docker daemon (apt-get install docker.io debootstrap; dockerd --iptables=false "
                     "--bridge=none)")
     tag = os.environ.get("TFSWA_DOCKER_IMAGE")
     if tag is None:
