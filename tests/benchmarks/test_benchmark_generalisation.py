@@ -21,7 +21,7 @@ def test_generalisation_report_end_to_end(tmp_path):
            "--jobs", "1", "--renders", str(tmp_path / "renders"), "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| oracle IRM2 |" in proc.stdout and "real voice" in proc.stdout
+    assert "| oracle IRM2 |" in proc.stdout and "real-voice (1 songs)" in proc.stdout
     report = json.loads(out.read_text())
     assert set(report["splits"]) == {"in-distribution", "held-out", "real-voice", "low-voice"}
     assert "low-voice (1 songs)" in proc.stdout

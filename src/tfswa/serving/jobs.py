@@ -48,7 +48,7 @@ class Job:
     audio_seconds: float | None = None
     attempts: int = 0
     batch: str | None = None
-    worker: str | None = None  # "host pid" of the process that ran it last
+    worker: str | None = None  # "host pid start" of the process that ran it last
 
     def public(self) -> dict[str, Any]:
         """What the API returns for this job."""
