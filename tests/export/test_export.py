@@ -139,24 +139,54 @@ def test_missing_onnxruntime_is_one_line(onnx_dir, song, tmp_path, monkeypatch, 
     assert not any(tmp_path.iterdir())
 
 
-def test_seed_architecture_exports_and_an_untrained_export_needs_allow_untrained(song, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def seed_dir(tmp_path_factory) -> Path:
     """A small untrained ``tfswa-unet`` (129 bins: the graph's attention runs on static slices of 32 bins or
-    queries) exports to ONNX, verifies itself, matches PyTorch at an unseen frame count, and separating with it
-    needs --allow-untrained like its source."""
-    cfg = TFSWAUNetConfig(dims=(4, 8), depths=(1, 1), num_heads=2, window_size=(4, 4), shift_size=(2, 2),
+    queries, and the Swin maps of the bottleneck are padded along both axes)."""
+    torch.manual_seed(5)
+    cfg = TFSWAUNetConfig(dims=(4, 8), depths=(1, 2), num_heads=2, window_size=(4, 4), shift_size=(2, 2),
                           mlp_ratio=2.0, stem_kernel=3, segment_frames=64, stft=STFTConfig(n_fft=256, hop_length=64))
-    src = save_model(TFSWAUNet(cfg), tmp_path / "untrained")
-    out = export_model(load_model(src), tmp_path / "unet-onnx", source=src)
+    return save_model(TFSWAUNet(cfg), tmp_path_factory.mktemp("seed") / "untrained")
+
+
+def test_seed_architecture_exports_and_an_untrained_export_needs_allow_untrained(seed_dir, song, tmp_path) -> None:
+    """The seed architecture exports to ONNX with symbolic frames, verifies itself at four distinct frame counts,
+    matches PyTorch at unseen ones, separates through ``--backend onnxruntime`` as PyTorch does, and separating
+    with it needs --allow-untrained like its source."""
+    out = tmp_path / "unet-onnx"
+    assert main(["export", str(seed_dir), "-o", str(out), "-q"]) == 0
     ex = json.loads((out / "config.json").read_text())["export"]
-    assert ex["min_frames"] == 2 * 4 + 1 and len(ex["verified"]["checks"]) == 4
-    ref, core = load_model(src), load_model(out)
-    x = example_input(ref, 101, batch=2, seed=3)
-    with torch.inference_mode():
-        assert (core(x) - ref(x)).abs().max() < 1e-4
+    checks = ex["verified"]["checks"]
+    assert ex["min_frames"] == 2 * 4 + 1 and len({c["frames"] for c in checks}) == 4
+    assert all(c["max_abs_diff"] < 1e-4 for c in checks)
+    ref, core = load_model(seed_dir), load_model(out)
+    assert core.backend == "onnxruntime"
+    for frames in (ex["min_frames"] + 2, 101):
+        x = example_input(ref, frames, batch=2, seed=3)
+        with torch.inference_mode():
+            assert (core(x) - ref(x)).abs().max() < 1e-4, frames
     with pytest.raises(UntrainedModelError):
         Separator(core)
     assert main(["separate", str(song), "-m", str(out), "-o", str(tmp_path / "o"), "-q"]) == 2
-    assert main(["separate", str(song), "-m", str(out), "-o", str(tmp_path / "o"), "-q", "--allow-untrained"]) == 0
+    outs = {}
+    for backend, model in (("torch", seed_dir), ("onnxruntime", out)):
+        assert main(["separate", str(song), "-m", str(model), "--backend", backend, "-o", str(tmp_path / backend),
+                     "-q", "--bits", "32f", "--precision", "fp32", "--allow-untrained"]) == 0
+        outs[backend] = {p.stem: sf.read(p)[0] for p in (tmp_path / backend).glob("*/song/*.wav")}
+    assert sorted(outs["onnxruntime"]) == sorted(outs["torch"]) and outs["torch"]
+    for stem, y in outs["torch"].items():
+        assert snr_db(y, outs["onnxruntime"][stem]) > 60, stem
+
+
+def test_seed_architecture_pt2_round_trip(seed_dir, tmp_path) -> None:
+    out = export_model(load_model(seed_dir), tmp_path / "unet-pt2", fmt="pt2", source=seed_dir)
+    core, ref = load_model(out, "torch-export"), load_model(seed_dir)
+    assert core.backend == "torch-export"
+    checks = json.loads((out / "config.json").read_text())["export"]["verified"]["checks"]
+    assert len({c["frames"] for c in checks}) == 4
+    x = example_input(ref, 77, batch=3, seed=1)
+    with torch.inference_mode():
+        assert (core(x) - ref(x)).abs().max() < 1e-4
 
 
 def test_chunks_shorter_than_the_graph_allows_are_refused(onnx_dir) -> None:
