@@ -4,7 +4,7 @@ the REST API (its healthcheck healthy), and compose.yaml's server + Redis + two 
 The containers use the host's network (``--network host``: dockerd may run without a bridge) on free ports;
 compose.yaml's services are run as compose runs them (its commands, volumes and environment; the service name
 ``redis`` resolves to the host), with Redis from Debian's redis-server (docker/redis.Dockerfile).
-Skipped without a Docker daemon unless TFSWA_REQUIRE_DOCKER=1 (CI). TFSWA_DOCKER_IMAGE=TAG tests an image
+Skipped without a Docker daemon unless TFSWA_REQUIRE_DOCKER=1. TFSWA_DOCKER_IMAGE=TAG tests an image
 already built instead of building one."""
 
 from __future__ import annotations
