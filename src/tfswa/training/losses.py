@@ -23,10 +23,10 @@ def snr_loss(est: torch.Tensor, target: torch.Tensor, max_db: float = 30.0, floo
     an absent vocal asks for a quiet output rather than an infinite ratio. Unlike L1 on waveforms, a quiet stem
     weighs as much as a loud one: outputting silence for it costs about its whole SNR range, not its small amplitude.
     """
-    dims = (-2, -1)
-    ref = target.float().pow(2).sum(dims)  # (B, S)
-    err = (target.float() - est.float()).pow(2).sum(dims)
-    eps = 10 ** (floor_db / 10) * target.float().sum(1).pow(2).sum(dims).unsqueeze(1) + 1e-8  # (B, 1)
+    dims, target = (-2, -1), target.float()
+    ref = target.pow(2).sum(dims)  # (B, S)
+    err = (target - est.float()).pow(2).sum(dims)
+    eps = 10 ** (floor_db / 10) * target.sum(1).pow(2).sum(dims).unsqueeze(1) + 1e-8  # (B, 1)
     tau = 10 ** (-max_db / 10)
     return (10 * torch.log10(err + tau * ref + eps) - 10 * torch.log10(ref + eps)).mean()
 

@@ -194,26 +194,21 @@ class Trainer:
             raise InitError(f"model.init_from: {path} is a {source.architecture} for {', '.join(source.sources)}; "
                             f"this run trains a {self.model.architecture} for {', '.join(self.model.sources)}{hint}")
         own, theirs = self.model.state_dict(), source.state_dict()
-        bad = sorted(k for k in set(own) | set(theirs) if k not in own or k not in theirs
-                     or own[k].shape != theirs[k].shape)
-        if partial:
-            loaded = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
-            share = sum(v.numel() for v in loaded.values()) / max(1, sum(v.numel() for v in own.values()))
-            if share < 0.5 or source.config.output_kind != self.model.config.output_kind:
-                what = f"{share:.0%} of the parameters match" if share < 0.5 else "the output kind differs"
-                raise InitError(f"model.init_from: {path} is too different from {self.cfg.model.preset} with these "
-                                f"overrides to start from ({what})")
-            self.model.load_state_dict({**own, **loaded}, strict=True)
-            fresh = sorted(k for k in own if k not in loaded)
-            self.log(f"initialised {len(loaded)} of {len(own)} tensors ({share:.1%} of the parameters) from {path} "
-                     f"({source.training_steps} steps); fresh: {', '.join(fresh) if fresh else 'none'}")
-            return
-        if bad or source.config.output_kind != self.model.config.output_kind:
-            what = f"tensor {bad[0]}" if bad else "output kind"
+        loaded = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
+        fresh, unused = sorted(set(own) - set(loaded)), sorted(set(theirs) - set(loaded))
+        share = sum(v.numel() for v in loaded.values()) / max(1, sum(v.numel() for v in own.values()))
+        differs = "output kind" if source.config.output_kind != self.model.config.output_kind else (
+            f"tensor {(fresh or unused)[0]}" if (fresh or unused) and not partial else "")
+        if differs:
             raise InitError(f"model.init_from: {path} has another shape than {self.cfg.model.preset} with these "
-                            f"overrides ({what} differs)")
-        self.model.load_state_dict(theirs, strict=True)  # keys and shapes were checked above
-        self.log(f"initialised from {path} ({source.training_steps} steps)")
+                            f"overrides ({differs} differs)")
+        if share < 0.5:
+            raise InitError(f"model.init_from: {path} is too different from {self.cfg.model.preset} with these "
+                            f"overrides to start from ({share:.0%} of the parameters match)")
+        self.model.load_state_dict({**own, **loaded}, strict=True)  # names and shapes were checked above
+        self.log(f"initialised from {path} ({source.training_steps} steps)" if not fresh else
+                 f"initialised {len(loaded)} of {len(own)} tensors ({share:.1%} of the parameters) from {path} "
+                 f"({source.training_steps} steps); fresh: {', '.join(fresh)}")
 
     # -- one optimisation step -----------------------------------------------------------------------------------
     def compute_loss(self, sources: torch.Tensor, mixture: torch.Tensor, index: torch.Tensor
