@@ -374,13 +374,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     int8.check()  # before any fine-tuning
     qat = None
     if args.quantize == "qat":
+        from tfswa.export.exporter import check_output
         from tfswa.training.qat import finetune
 
         data = args.qat_data or args.calibration
         if data is None:
             raise ExportError("--quantize qat needs --calibration ROOT (and fine-tunes on its train songs, or on "
                               "--qat-data ROOT)")
-        say(f"QAT: fine-tuning {args.qat_steps} steps with fake quantisation on {data}")
+        check_output(Path(args.out), args.model, args.overwrite)  # before the fine-tuning, not after it
         model, qat = finetune(model, data, args.qat_steps, lr=args.qat_lr, batch_size=args.qat_batch,
                               activations=args.int8_activations, log=say)
     out = export_model(model, args.out, fmt=args.format, opset=args.opset, quantization=args.quantize,

@@ -225,6 +225,14 @@ def test_bad_int8_options_are_refused_before_any_work(fake_capture, tiny_dir, tm
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
     assert not (tmp_path / "x").exists()
+    (tmp_path / "held").mkdir()
+    (tmp_path / "held" / "config.json").write_text("{}")
+    for extra, words in ((["--qat-lr", "nan"], "--qat-lr"), (["--qat-batch", "0"], "--qat-batch"),
+                         (["-o", str(tmp_path / "held")], "already holds a model")):
+        assert main(["export", str(tiny_dir), "-o", str(tmp_path / "x"), "--quantize", "qat",
+                     "--calibration", str(tmp_path), *extra, "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err  # refused before fine-tuning (tmp_path holds no corpus)
 
 
 @pytest.mark.slow

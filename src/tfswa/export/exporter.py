@@ -103,7 +103,7 @@ def export_model(
     except NotImplementedError:
         raise ExportError(f"{model.architecture} models cannot be exported yet (no graph-capture path)") from None
     out = Path(out_dir)
-    _check_out(out, source, overwrite)
+    check_output(out, source, overwrite)
     if fmt == "onnx":
         import_onnxruntime()
     model = model.float().eval().cpu()
@@ -195,7 +195,7 @@ def _remove_made(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def _check_out(out: Path, source: str | os.PathLike[str] | None, overwrite: bool) -> None:
+def check_output(out: Path, source: str | os.PathLike[str] | None, overwrite: bool) -> None:
     """Refuse an output that is a file, that holds a model without ``overwrite``, that is the source model's own
     folder or that holds PyTorch weights (an export would delete them)."""
     if out.exists() and not out.is_dir():

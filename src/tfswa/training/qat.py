@@ -127,7 +127,10 @@ def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr
         raise ValueError("QAT needs a model made from a preset (its config.json names none)")
     if steps < 1:
         raise ValueError("--qat-steps must be >= 1")
+    if not (math.isfinite(lr) and lr > 0) or batch_size < 1:
+        raise ValueError("--qat-lr must be a finite number > 0 and --qat-batch >= 1")
     say = log or (lambda line: None)
+    say(f"QAT: fine-tuning {steps} steps with fake quantisation on {corpus}")
     cfg = replace(TrainConfig(),
                   model={"preset": model.preset, "sources": tuple(model.sources), "overrides": _overrides(model)},
                   data={"root": str(corpus), "segment_seconds": segment_seconds},
