@@ -210,13 +210,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--qat-batch", type=int, default=4)
     p.add_argument("--qat-segment", type=float, default=3.0)
     p.add_argument("--qat-data", default=None, help="QAT training corpus (default: --calibration)")
-    p.add_argument("--tracks", type=int, default=6)
+    p.add_argument("--tracks", type=int, default=6, help="0: no quality measurement")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--batch", type=int, default=4, help="chunks per core call in the speed test")
     p.add_argument("--song-seconds", type=float, default=30.0)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=5, help="0: no speed measurement")
     p.add_argument("--work", default=None, help="folder for the exports (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true",
+                   help="use the exports an earlier run left in --work (e.g. quality under load, then speed alone)")
     p.add_argument("--out", default="benchmarks/results/int8.json")
     args = p.parse_args(argv)
     args.calibration = args.calibration or args.corpus
@@ -224,14 +226,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="tfswa-int8-bench-"))
     try:
-        variants = prepare(args, work)
+        saved = work / "variants.json"
+        if args.reuse and saved.exists():  # the exports of an earlier run with the same --work
+            variants = json.loads(saved.read_text())
+        else:
+            variants = prepare(args, work)
+            if args.work:
+                saved.write_text(json.dumps(variants, indent=2) + "\n")
         result = {
             "cpu": cpu_name(), "isa": cpu_isa(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": args.threads or torch.get_num_threads(), "onnxruntime": onnxruntime.__version__,
             "torch": torch.__version__, "model": args.model, "corpus": args.corpus,
             "calibration": args.calibration, "tracks": args.tracks, "seconds": args.seconds,
             "date": time.strftime("%Y-%m-%d"), "load_average_before": os.getloadavg(), "variants": variants,
-            "quality": quality(variants, args), "speed": speed(variants, args),
+            "quality": quality(variants, args) if args.tracks > 0 else {},
+            "speed": speed(variants, args) if args.rounds > 0 else {},
         }
     finally:
         if not args.work:

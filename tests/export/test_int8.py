@@ -263,3 +263,16 @@ def test_export_quantize_qat_fine_tunes_then_quantizes_statically(fake_capture, 
     assert len(exported) == 1 and exported[0].training_steps == 2  # 1 step of the source + 1 of QAT
     with pytest.raises(ExportError, match="fine-tun"):
         real(exported[0], tmp_path / "x", quantization="qat", calibration=corpus)
+
+
+def test_calibration_reads_train_when_the_test_folder_is_empty(tmp_path_factory) -> None:
+    """A corpus rendered with ``--test-tracks 0`` has an empty ``test`` folder: calibrate on ``train``."""
+    from helpers import FixedMaskModel, synth_corpus
+    from tfswa.export.onnx import calibration_inputs
+
+    corpus = synth_corpus(tmp_path_factory, "calib-train", 2, 0, seconds=3.0, seed=4)
+    (corpus / "test").mkdir(exist_ok=True)
+    model = FixedMaskModel([0.5, 0.5])
+    chunks = calibration_inputs(model, corpus, tracks=2, chunks_per_track=3)
+    assert len(chunks) == 6
+    assert chunks[0].shape == (1, 2, model.config.segment_frames, model.stft.n_fft // 2 + 1)

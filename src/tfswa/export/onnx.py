@@ -66,11 +66,12 @@ def file_opset(path: Path) -> int:
 def calibration_inputs(model: SpectrogramCore, root: str | os.PathLike[str], tracks: int = 8,
                        chunks_per_track: int = 4, seed: int = 0) -> list[np.ndarray]:
     """Mixture magnitudes ``(1, C, T, F)`` of random chunks (the Separator's chunk length) of a corpus's songs
-    (MUSDB18-HQ layout, e.g. ``tfswa synth`` output: the ``test`` subset when there is one, else ``train``)."""
+    (MUSDB18-HQ layout, e.g. ``tfswa synth`` output: the ``test`` subset when it holds songs, else ``train``)."""
     from tfswa.data.tracks import find_tracks
 
     base = Path(root)
-    subset = "test" if (base / "test").is_dir() else "train"
+    test = base / "test"
+    subset = "test" if test.is_dir() and any(p.is_dir() for p in test.iterdir()) else "train"
     found = find_tracks(base, "musdb", subset, for_training=False)
     rng = random.Random(seed)
     chosen = rng.sample(found, min(tracks, len(found)))
