@@ -6,8 +6,8 @@ and QAT INT8, on the CPU's ISA (avx2 / avx512_vnni / amx).
 
 The model is exported to fp32 ONNX once; each static variant quantises that file
 (:func:`tfswa.export.int8.quantize_static_checked`: calibration, per-node search, verification on held chunks),
-QAT fine-tunes the PyTorch model (:func:`tfswa.training.qat.finetune`) and exports it (static, with the same
-calibration method as the first of ``--methods``). Quality: mean uSDR per stem over the first ``--seconds`` s of
+QAT is the export's ``quantization="qat"`` (:func:`tfswa.training.qat.finetune`, then static INT8 with the
+calibration method of the first of ``--methods``). Quality: mean uSDR per stem over the first ``--seconds`` s of
 ``--tracks`` songs of ``--corpus``'s test split, minus fp32's. Speed: the core alone (a batch of chunks) and the
 whole in-memory separation of one song, every variant once per round (the order rotating), rounds interleaved;
 median seconds and the ratio to fp32 (> 1: faster). A variant whose INT8 verification fails is recorded with its
@@ -105,17 +105,16 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, dict]:
         print(f"{name}: held SNR {settings['held_snr_db']} dB, {len(settings['kept_float'])} of "
               f"{settings['nodes']} nodes float", file=sys.stderr, flush=True)
     if args.qat_steps > 0:
-        from tfswa.training.qat import finetune
+        from tfswa.training.qat import QatOptions
 
         t0 = time.perf_counter()
-        tuned, record = finetune(model, args.qat_data or args.calibration, args.qat_steps, lr=args.qat_lr,
-                                 batch_size=args.qat_batch, segment_seconds=args.qat_segment,
-                                 activations=args.activations, log=say)
+        qat = QatOptions(steps=args.qat_steps, lr=args.qat_lr, batch_size=args.qat_batch,
+                         segment_seconds=args.qat_segment, data=args.qat_data)
         options = Int8Options(method=args.methods[0], min_snr_db=args.min_snr, activations=args.activations,
                               search=not args.no_search)
         try:
-            out = export_model(tuned, work / "qat", quantization="qat", calibration=args.calibration, int8=options,
-                               qat=record, progress=say)
+            out = export_model(model, work / "qat", quantization="qat", calibration=args.calibration, int8=options,
+                               qat=qat, progress=say)
         except ExportError as exc:
             variants["qat"] = {"error": str(exc)}
             print(f"qat: {exc}", file=sys.stderr, flush=True)

@@ -357,7 +357,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tfswa.checkpoint import load_model
-    from tfswa.export import ExportError, export_model
+    from tfswa.export import export_model
 
     model = load_model(args.model, "torch")
     quiet = args.quiet
@@ -371,19 +371,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     int8 = Int8Options(method=args.calibration_method, percentile=args.calibration_percentile,
                        activations=args.int8_activations, min_snr_db=args.int8_min_snr,
                        search=not args.no_int8_search, max_float=args.int8_max_float)
-    int8.check()  # before any fine-tuning
-    qat = None
-    if args.quantize == "qat":
-        from tfswa.export.exporter import check_output
-        from tfswa.training.qat import finetune
+    from tfswa.training.qat import QatOptions
 
-        data = args.qat_data or args.calibration
-        if data is None:
-            raise ExportError("--quantize qat needs --calibration ROOT (and fine-tunes on its train songs, or on "
-                              "--qat-data ROOT)")
-        check_output(Path(args.out), args.model, args.overwrite)  # before the fine-tuning, not after it
-        model, qat = finetune(model, data, args.qat_steps, lr=args.qat_lr, batch_size=args.qat_batch,
-                              activations=args.int8_activations, log=say)
+    qat = QatOptions(steps=args.qat_steps, lr=args.qat_lr, batch_size=args.qat_batch, data=args.qat_data)
     out = export_model(model, args.out, fmt=args.format, opset=args.opset, quantization=args.quantize,
                        calibration=args.calibration, source=args.model, overwrite=args.overwrite, progress=say,
                        int8=int8, qat=qat)

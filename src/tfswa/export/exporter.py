@@ -42,6 +42,7 @@ from tfswa.export.onnx import (
 )
 from tfswa.export.runtime import ExportedCore, OnnxRuntimeCore, TorchExportCore, import_onnxruntime
 from tfswa.models import SpectrogramCore
+from tfswa.training.qat import QatOptions
 
 FORMATS = ("onnx", "pt2")
 FILES = {"onnx": "model.onnx", "pt2": "model.pt2"}
@@ -64,7 +65,7 @@ def export_model(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
     int8: Int8Options | None = None,
-    qat: dict[str, Any] | None = None,
+    qat: QatOptions | None = None,
 ) -> Path:
     """Export the PyTorch core ``model`` into the model directory ``out_dir`` and return it.
 
@@ -72,14 +73,17 @@ def export_model(
     (ONNX only): ``none``, ``dynamic`` or ``static`` (calibrated on songs of the corpus ``calibration``).
     ``source`` names the model directory the weights came from (its checksum is recorded). An existing model
     directory at ``out_dir`` is replaced only with ``overwrite``. ``int8``: static calibration, search and
-    verification settings (:class:`~tfswa.export.int8.Int8Options`). ``quantization="qat"`` is static INT8 of a
-    model fine-tuned with fake quantisation (:mod:`tfswa.training.qat`); ``qat`` is that fine-tuning's record.
+    verification settings (:class:`~tfswa.export.int8.Int8Options`). ``quantization="qat"`` first fine-tunes a
+    copy of ``model`` with fake quantisation (:mod:`tfswa.training.qat`, settings ``qat``, on ``qat.data`` or the
+    calibration corpus), then exports that copy as static INT8; ``model`` itself is not modified.
     """
     int8 = int8 if int8 is not None else Int8Options()
     int8.check()
-    if quantization == "qat" and qat is None:
-        raise ExportError("--quantize qat fine-tunes the model first (tfswa export --quantize qat, or "
-                          "tfswa.training.qat.finetune); export_model got no fine-tuning record")
+    qat = qat if qat is not None else QatOptions()
+    try:
+        qat.check()
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if quantization not in QUANTIZE:
@@ -107,6 +111,16 @@ def export_model(
     if fmt == "onnx":
         import_onnxruntime()
     model = model.float().eval().cpu()
+    record = None
+    if quantization == "qat":  # every check above runs before the minutes of fine-tuning
+        from tfswa.training.qat import finetune
+
+        try:
+            model, record = finetune(model, qat.data or calibration, qat.steps, lr=qat.lr, batch_size=qat.batch_size,
+                                     segment_seconds=qat.segment_seconds, activations=int8.activations,
+                                     seed=qat.seed, log=progress)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
     calib = calibration_inputs(model, calibration) if quantization in ("static", "qat") else None
 
     started = time.perf_counter()
@@ -151,7 +165,7 @@ def export_model(
                     settings = quantize_static_checked(fp32, work / name, calib or [], _reference(model), int8,
                                                        progress)
                     if quantization == "qat":
-                        settings.update(mode="qat", qat=qat)
+                        settings.update(mode="qat", qat=record)
                 checks8 = verify(model, _ort(model, work / name, section), "the INT8 model", strict=False)
                 section.update(precision="int8", quantization=settings, int8_vs_pytorch=_report(checks8, False),
                                fp32_size_bytes=fp32.stat().st_size)
@@ -173,6 +187,8 @@ def export_model(
         config = read_config(src) if src is not None else model_config_dict(model)
         section["source"] = str(source) if src is not None else f"preset {model.preset or model.architecture}"
         section["source_weights_sha256"] = config.pop("weights_sha256", None) or _state_sha256(model)
+        if record is not None:  # the exported weights are the source's plus the QAT steps
+            config["training_steps"] = int(model.training_steps)
         config["export"] = section
         out.mkdir(parents=True, exist_ok=True)
         for stale in (out / f for f in FILES.values()):  # never WEIGHTS: _check_out refused such folders

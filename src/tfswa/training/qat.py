@@ -114,6 +114,30 @@ def _overrides(model: SpectrogramCore) -> dict[str, Any]:
             if getattr(model.config, f.name) != getattr(base, f.name)}
 
 
+@dataclass(frozen=True)
+class QatOptions:
+    """Settings of the QAT fine-tuning run by ``tfswa export --quantize qat``: ``data`` is the training corpus
+    (MUSDB18-HQ layout, its ``train`` subset; None: the export's calibration corpus)."""
+
+    steps: int = 300
+    lr: float = 1e-4
+    batch_size: int = 4
+    segment_seconds: float = 3.0
+    data: str | None = None
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the option when a setting is out of range (before any work is done)."""
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError("--qat-steps must be >= 1")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError("--qat-lr must be a finite number > 0")
+        if self.batch_size < 1:
+            raise ValueError("--qat-batch must be >= 1")
+        if not (math.isfinite(self.segment_seconds) and self.segment_seconds > 0):
+            raise ValueError("the QAT segment must be a finite number of seconds > 0")
+
+
 def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr: float = 1e-4,
              batch_size: int = 4, segment_seconds: float = 3.0, activations: str = "uint8", seed: int = 0,
              log: Callable[[str], None] | None = None) -> tuple[SpectrogramCore, dict[str, Any]]:
@@ -125,10 +149,7 @@ def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr
 
     if not model.preset:
         raise ValueError("QAT needs a model made from a preset (its config.json names none)")
-    if steps < 1:
-        raise ValueError("--qat-steps must be >= 1")
-    if not (math.isfinite(lr) and lr > 0) or batch_size < 1:
-        raise ValueError("--qat-lr must be a finite number > 0 and --qat-batch >= 1")
+    QatOptions(steps, lr, batch_size, segment_seconds).check()
     say = log or (lambda line: None)
     say(f"QAT: fine-tuning {steps} steps with fake quantisation on {corpus}")
     cfg = replace(TrainConfig(),
@@ -167,4 +188,4 @@ def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr
     return tuned, record
 
 
-__all__ = ["FakeQuant", "finetune", "weight_fake_quant"]
+__all__ = ["FakeQuant", "QatOptions", "finetune", "weight_fake_quant"]
