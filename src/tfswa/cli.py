@@ -370,6 +370,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     int8 = Int8Options(method=args.calibration_method, percentile=args.calibration_percentile,
                        activations=args.int8_activations, min_snr_db=args.int8_min_snr,
+                       format=args.int8_format, per_channel=not args.int8_per_tensor,
                        search=not args.no_int8_search, max_float=args.int8_max_float)
     from tfswa.training.qat import QatOptions
 
@@ -758,6 +759,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of |activations| the percentile range covers (default 99.999)")
     p.add_argument("--int8-activations", choices=["uint8", "int8"], default="uint8",
                    help="activation type: uint8 (asymmetric, default) or int8 (symmetric)")
+    p.add_argument("--int8-format", choices=["qdq", "qoperator"], default="qdq",
+                   help="INT8 graph: qdq (Quantize/DequantizeLinear pairs, default) or qoperator (QLinear ops)")
+    p.add_argument("--int8-per-tensor", action="store_true",
+                   help="one weight scale per tensor instead of per output channel")
     p.add_argument("--int8-min-snr", type=float, default=20.0, metavar="DB",
                    help="INT8 core SNR against PyTorch on held chunks below which the export fails (default 20)")
     p.add_argument("--int8-max-float", type=float, default=0.5, metavar="SHARE",

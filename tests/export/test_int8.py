@@ -119,6 +119,24 @@ def test_calibration_options_reach_onnxruntime(toy, tmp_path, monkeypatch, optio
     assert len(seen) == 2 and Path(seen[1]["calibration_cache_path"]).is_file()
 
 
+def test_qoperator_per_tensor_writes_integer_operators(toy, tmp_path) -> None:
+    """``format="qoperator"``: QLinear/Integer operators instead of QDQ pairs around float ops; the settings
+    record the format and per-tensor weights; a bad format is refused in one line."""
+    import onnx
+
+    options = Int8Options(method="minmax", format="qoperator", per_channel=False, search=False, min_snr_db=-100)
+    quantizer = StaticQuantizer(toy[0], chunks(6), options, tmp_path)
+    assert quantizer.settings()["per_channel"] is False
+    quantizer.quantize(tmp_path / "int8.onnx")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert ops & {"QLinearMatMul", "MatMulInteger", "QLinearConv", "ConvInteger"}, ops
+    assert "MatMul" not in ops
+    summary = quantize_static_checked(toy[0], tmp_path / "checked.onnx", chunks(8), reference(toy[1]), options)
+    assert summary["format"] == "QOperator" and summary["weights"] == "int8 per tensor symmetric"
+    with pytest.raises(ExportError, match="--int8-format"):
+        Int8Options(format="qdq8").check()
+
+
 def test_entropy_ranges_are_not_min_max(toy, tmp_path) -> None:
     """ORT's own entropy defaults (128 bins for 128 quantised bins) give the min/max range; ours do not."""
     from onnxruntime.quantization.calibrate import load_tensors_data

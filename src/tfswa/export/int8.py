@@ -3,8 +3,8 @@
 Axis legend: B batch, C channels, T frames, F bins, S sources. Inputs are mixture magnitudes ``(1, C, T, F)`` of
 real chunks (:func:`tfswa.export.onnx.calibration_inputs`); the reference outputs come from the PyTorch core.
 
-The ONNX Runtime static quantiser (QDQ, per-channel INT8 weights) is run with the activation ranges of one
-calibration pass (kept in a calibration cache, so every trial below reuses them):
+The ONNX Runtime static quantiser (QDQ or QOperator, per-channel or per-tensor INT8 weights) is run with the
+activation ranges of one calibration pass (kept in a calibration cache, so every trial below reuses them):
 
 1. **sensitivity**: each MatMul/Conv node alone is quantised and the core's output SNR against fp32 is measured
    on calibration chunks;
@@ -38,6 +38,7 @@ from tfswa.export.graph import ExportError
 
 METHODS = ("minmax", "percentile", "entropy")
 ACTIVATIONS = ("uint8", "int8")
+FORMATS = ("qdq", "qoperator")
 OPS = ("MatMul", "Conv")
 INPUT = "magnitude"
 DEFAULT_MIN_SNR_DB = 20.0
@@ -51,6 +52,8 @@ class Int8Options:
     percentile: float = 99.999  # method percentile: the share of activation values the range covers
     entropy_bins: int = 2048  # method entropy: histogram bins the KL-divergence threshold search runs over
     activations: str = "uint8"  # uint8 (asymmetric) | int8 (symmetric)
+    format: str = "qdq"  # qdq (QuantizeLinear/DequantizeLinear pairs ORT fuses) | qoperator (QLinear*/*Integer ops)
+    per_channel: bool = True  # weights: one scale per output channel, or one per tensor
     min_snr_db: float = DEFAULT_MIN_SNR_DB  # held-chunk SNR of the INT8 core against PyTorch, or the export fails
     search: bool = True  # keep in float the nodes that cannot hold 8 bits (measured per node)
     max_float: float = 0.5  # at most this share of the MatMul/Conv nodes kept in float by the search
@@ -63,6 +66,8 @@ class Int8Options:
             raise ExportError(f"--calibration-method {self.method!r}: choose from {', '.join(METHODS)}")
         if self.activations not in ACTIVATIONS:
             raise ExportError(f"--int8-activations {self.activations!r}: choose from {', '.join(ACTIVATIONS)}")
+        if self.format not in FORMATS:
+            raise ExportError(f"--int8-format {self.format!r}: choose from {', '.join(FORMATS)}")
         if self.entropy_bins < 256:
             raise ExportError(f"entropy_bins {self.entropy_bins}: must be >= 256")
         if not 50 < self.percentile <= 100:
@@ -147,10 +152,10 @@ class StaticQuantizer:
         if o.method == "percentile":  # ORT's percentile range is symmetric about 0 unless told otherwise
             extra.update(CalibPercentile=o.percentile, CalibTensorRangeSymmetric=symmetric)
         return {
-            "quant_format": QuantFormat.QDQ,
+            "quant_format": QuantFormat.QDQ if o.format == "qdq" else QuantFormat.QOperator,
             "activation_type": QuantType.QInt8 if symmetric else QuantType.QUInt8,
             "weight_type": QuantType.QInt8,
-            "per_channel": True,
+            "per_channel": o.per_channel,
             "op_types_to_quantize": list(OPS),
             "calibrate_method": {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                                  "entropy": CalibrationMethod.Entropy}[o.method],
@@ -282,7 +287,8 @@ def quantize_static_checked(source: Path, target: Path, calibration: Sequence[np
         held_snr = snr_db([reference(x) for x in held], run_onnx(target, held))
     settings = quantizer.settings()
     summary = {
-        "mode": "static", "format": "QDQ", "weights": "int8 per channel symmetric",
+        "mode": "static", "format": {"qdq": "QDQ", "qoperator": "QOperator"}[options.format],
+        "weights": f"int8 per {'channel' if options.per_channel else 'tensor'} symmetric",
         "activations": f"{options.activations} {options.method}"
                        + (f" {options.percentile:g}%" if options.method == "percentile" else ""),
         "ort_extra_options": settings["extra_options"], "options": asdict(options),
