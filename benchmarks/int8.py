@@ -6,12 +6,13 @@ and QAT INT8, on the CPU's ISA (avx2 / avx512_vnni / amx).
 
 The model is exported to fp32 ONNX once; each static variant quantises that file
 (:func:`tfswa.export.int8.quantize_static_checked`: calibration, per-node search, verification on held chunks),
-QAT is the export's ``quantization="qat"`` (:func:`tfswa.training.qat.finetune`, then static INT8 with the
-calibration method of the first of ``--methods``). Quality: mean uSDR per stem over the first ``--seconds`` s of
-``--tracks`` songs of ``--corpus``'s test split, minus fp32's. Speed: the core alone (a batch of chunks) and the
-whole in-memory separation of one song, every variant once per round (the order rotating), rounds interleaved;
-median seconds and the ratio to fp32 (> 1: faster). A variant whose INT8 verification fails is recorded with its
-one-line error.
+QAT is what ``tfswa export --quantize qat`` does (:func:`tfswa.training.qat.finetune`, then static INT8 with the
+calibration method of the first of ``--methods``); ``qat-fp32`` is the fine-tuned model without quantisation, so
+the fine-tuning's own effect and the quantisation's are told apart. Quality: mean uSDR per stem over the first
+``--seconds`` s of ``--tracks`` songs of ``--corpus``'s test split, minus fp32's. Speed: the core alone (a batch
+of chunks) and the whole in-memory separation of one song, every variant once per round (the order rotating),
+rounds interleaved; median seconds and the ratio to fp32 (> 1: faster). A variant whose INT8 verification fails
+is recorded with its one-line error.
 JSON: ``--out`` (default ``benchmarks/results/int8.json``).
 """
 
@@ -104,17 +105,24 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, dict]:
                           "kept_float": len(settings["kept_float"]), "nodes": settings["nodes"]}
         print(f"{name}: held SNR {settings['held_snr_db']} dB, {len(settings['kept_float'])} of "
               f"{settings['nodes']} nodes float", file=sys.stderr, flush=True)
-    if args.qat_steps > 0:
-        from tfswa.training.qat import QatOptions
+    if args.qat_steps > 0:  # the fine-tuning of ``--quantize qat``, once: its weights in fp32 and in static INT8
+        from tfswa.training.qat import QatOptions, finetune
 
         t0 = time.perf_counter()
         qat = QatOptions(steps=args.qat_steps, lr=args.qat_lr, batch_size=args.qat_batch,
                          segment_seconds=args.qat_segment, data=args.qat_data)
+        qat.check()
+        tuned, record = finetune(model, qat.data or args.calibration, qat.steps, lr=qat.lr,
+                                 batch_size=qat.batch_size, segment_seconds=qat.segment_seconds,
+                                 activations=args.activations, log=say)
+        tuned_s = round(time.perf_counter() - t0, 1)
+        # qat-fp32: what the fine-tuning alone changed (ΔuSDR against fp32 without any quantisation)
+        variants["qat-fp32"] = {"dir": str(export_model(tuned, work / "qat-fp32")), "qat_s": tuned_s}
         options = Int8Options(method=args.methods[0], min_snr_db=args.min_snr, activations=args.activations,
                               search=not args.no_search)
         try:
-            out = export_model(model, work / "qat", quantization="qat", calibration=args.calibration, int8=options,
-                               qat=qat, progress=say)
+            out = export_model(tuned, work / "qat", quantization="static", calibration=args.calibration,
+                               int8=options, progress=say)
         except ExportError as exc:
             variants["qat"] = {"error": str(exc)}
             print(f"qat: {exc}", file=sys.stderr, flush=True)
@@ -122,7 +130,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, dict]:
             q = json.loads((out / "config.json").read_text())["export"]["quantization"]
             variants["qat"] = {"dir": str(out), "export_s": round(time.perf_counter() - t0, 1),
                                "held_snr_db": q["held_snr_db"], "kept_float": len(q["kept_float"]),
-                               "nodes": q["nodes"], "qat_steps": args.qat_steps}
+                               "nodes": q["nodes"], "qat": record}
             print(f"qat: held SNR {q['held_snr_db']} dB", file=sys.stderr, flush=True)
     return variants
 
@@ -251,7 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'variant':<20} {'ΔuSDR dB':>9} {'core ×fp32':>11} {'separate ×fp32':>15}")
     for name in result["variants"]:
         q, s = result["quality"].get(name, {}), result["speed"].get(name, {})
-        print(f"{name:<20} {q.get('mean_delta_usdr', 'failed')!s:>9} {s.get('core_speedup', '-')!s:>11} "
+        dq = q.get("mean_delta_usdr", "failed" if result["quality"] else "-")
+        print(f"{name:<20} {dq!s:>9} {s.get('core_speedup', '-')!s:>11} "
               f"{s.get('separate_speedup', '-')!s:>15}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
