@@ -95,7 +95,7 @@ async function run(job) {
     a.set(left.subarray(start, end)); b.set(right.subarray(start, end));
     const spec = stft.forward(a, b);  // (2, T, F)
     const mag = new Float32Array(2 * T * F);
-    for (let i = 0; i < mag.length; i++) mag[i] = Math.hypot(spec.re[i], spec.im[i]);
+    for (let i = 0; i < mag.length; i++) mag[i] = Math.sqrt(spec.re[i] * spec.re[i] + spec.im[i] * spec.im[i]);
     const t0 = performance.now();
     const result = await session.run({ [input]: new ort.Tensor("float32", mag, [1, 2, T, F]) });
     coreMs += performance.now() - t0;
@@ -106,7 +106,7 @@ async function run(job) {
       for (let i = 0; i < 2 * T * F; i++) {
         const o = out[s * 2 * T * F + i], xr = spec.re[i], xi = spec.im[i];
         if (m.output === "mask") { re[i] = o * xr; im[i] = o * xi; }
-        else { const r = Math.hypot(xr, xi); if (r > 0) { re[i] = (o * xr) / r; im[i] = (o * xi) / r; } }
+        else { const r = Math.sqrt(xr * xr + xi * xi); if (r > 0) { re[i] = (o * xr) / r; im[i] = (o * xi) / r; } }
       }
       const ys = stft.inverse(re, im, 0, T * F);
       for (let ch = 0; ch < 2; ch++) {
