@@ -245,3 +245,15 @@ def test_page_export_writes_a_self_contained_folder(exported, tiny, cache, tmp_p
     assert not (site / "stale.txt").exists() and "index.html" in sizes
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
     assert os.stat(site).st_mode & 0o755 == 0o755
+
+
+def test_a_missing_onnx_exporter_is_one_line_naming_the_way_out(tmp_path, monkeypatch) -> None:
+    import tfswa.export
+
+    def no_exporter(*args, **kwargs):
+        raise ImportError("No module named 'onnxscript'")
+
+    monkeypatch.setattr(tfswa.export, "export_model", no_exporter)
+    with pytest.raises(PageError) as info:
+        page_model("tfswa-default", tmp_path / "cache")
+    assert "pip install 'tfswa[onnx]'" in str(info.value) and "tfswa serve -m DIR" in str(info.value)

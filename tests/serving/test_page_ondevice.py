@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def _separate_on_device(page, base: str, path: Path, downloads: Path | None) -> 
     page.set_input_files("#files", str(path))
     page.click("#go")
     page.wait_for_function(DONE, timeout=300_000)
-    result = {"state": page.inner_text(".job.device .state"), "stems": {}}
+    result = {"state": page.inner_text(".job.device .state"), "stems": {}, "archive": None}
     if downloads is not None and result["state"].startswith("done"):
         downloads.mkdir(parents=True, exist_ok=True)
         for link in page.query_selector_all(".job.device a[download]"):
@@ -77,7 +78,10 @@ def _separate_on_device(page, base: str, path: Path, downloads: Path | None) -> 
                 link.click()
             target = downloads / info.value.suggested_filename
             info.value.save_as(target)
-            result["stems"][target.stem.split("-")[-1]] = sf.read(target)[0]
+            if target.suffix == ".zip":
+                result["archive"] = target
+            else:
+                result["stems"][target.stem.split("-")[-1]] = sf.read(target)[0]
     return result
 
 
@@ -110,13 +114,17 @@ def test_on_device_stems_match_the_cli_and_no_audio_is_uploaded(server, onnx_mod
     assert any(u.startswith("/page/models/") for u in server_paths)
     assert not [u for _, u, _ in requests if not u.startswith((s.url, "blob:" + s.url, "data:"))]
     assert sorted(result["stems"]) == sorted(STEMS)
+    with zipfile.ZipFile(result["archive"]) as archive:  # "download all stems", as a server job's archive
+        assert archive.testzip() is None and sorted(archive.namelist()) == sorted(f"{s}.wav" for s in STEMS)
+        assert archive.read("vocals.wav") == (tmp_path / "downloads" / "demo-vocals.wav").read_bytes()
     for stem in STEMS:
         ref, got = cli_stems[stem], result["stems"][stem]
         assert got.shape == ref.shape
         assert snr_db(ref, got) >= 40, (stem, snr_db(ref, got))
 
 
-def test_a_file_the_browser_cannot_decode_gets_a_clear_message(server, onnx_model, tmp_path) -> None:
+def test_a_file_the_browser_cannot_decode_gets_a_clear_message_and_cancel_stops(server, onnx_model,
+                                                                                tmp_path) -> None:
     s = server("-m", str(onnx_model), "--workers", "0")
     bad = tmp_path / "notes.mp3"
     bad.write_text("these are my lyrics, not audio\n" * 50)
@@ -125,6 +133,16 @@ def test_a_file_the_browser_cannot_decode_gets_a_clear_message(server, onnx_mode
         page = browser.new_page()
         result = _separate_on_device(page, s.url + "/", bad, None)
         assert page.locator(".job.device .state.error").count() == 1
+        # cancel: the worker is stopped mid-song, no stems appear
+        page.set_input_files("#files", str(DEMO))
+        page.click("#go")
+        page.wait_for_function("document.querySelector('.job.device .state').textContent.startsWith('separating: "
+                               "chunk')", timeout=120_000)
+        page.click(".job.device .cancel")
+        assert page.inner_text(".job.device .state") == "cancelled"
+        page.wait_for_timeout(1500)
+        assert page.inner_text(".job.device .state") == "cancelled" and page.locator(".job.device audio").count() == 0
+        assert page.is_enabled("#go")
         browser.close()
     assert "notes.mp3: this browser cannot decode it as audio" in result["state"]
     assert "separate it on the server" in result["state"]

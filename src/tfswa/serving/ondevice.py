@@ -174,7 +174,12 @@ def _export(source: Path, directory: Path, progress: Callable[[str], None] | Non
     from tfswa.export import export_model
 
     model = load_model_dir(source, "torch")
-    export_model(model, directory, source=source, overwrite=True, progress=progress)
+    try:
+        export_model(model, directory, source=source, overwrite=True, progress=progress)
+    except ImportError as exc:  # onnx / onnxscript absent (the service image has no exporter)
+        raise PageError(f"exporting the model for the page needs the ONNX exporter ({exc}): pip install "
+                        "'tfswa[onnx]', or serve an exported model (tfswa export MODEL -o DIR; tfswa serve -m DIR)"
+                        ) from None
 
 
 def chunking(core: Any, name: str) -> dict[str, Any]:

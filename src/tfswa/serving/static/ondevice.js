@@ -74,15 +74,56 @@ const TfswaOnDevice = (() => {
     return view.buffer;
   }
 
-  // float32 parts -> a 16-bit WAV Blob, samples x scale clipped to [-1, 1] (tfswa's StemWriter, rescale mode)
+  const CRC_TABLE = (() => {
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    return table;
+  })();
+  function crc32(crc, bytes) {  // chainable: crc32(crc32(0, a), b) is the CRC of a + b
+    let c = ~crc;
+    for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    return ~c >>> 0;
+  }
+
+  // float32 parts -> {blob: a 16-bit WAV, crc}, samples x scale clipped to [-1, 1] (tfswa's StemWriter, rescale)
   async function wav(parts, frames, channels, rate, scale) {
-    const out = [wavHeader(frames, channels, rate)];
+    const header = wavHeader(frames, channels, rate), out = [header];
+    let crc = crc32(0, new Uint8Array(header));
     for (const part of parts) {
       const x = new Float32Array(await part.arrayBuffer()), pcm = new Int16Array(x.length);
       for (let i = 0; i < x.length; i++) pcm[i] = Math.round(Math.max(-1, Math.min(1, Math.fround(x[i] * scale))) * 32767);
+      crc = crc32(crc, new Uint8Array(pcm.buffer));
       out.push(pcm.buffer);
     }
-    return new Blob(out, { type: "audio/wav" });
+    return { blob: new Blob(out, { type: "audio/wav" }), crc };
+  }
+
+  // [{name, blob, crc}] -> a zip archive without compression (as the server's archive), built from Blobs
+  function zip(entries) {
+    const parts = [], central = [];
+    let offset = 0;
+    for (const e of entries) {
+      const name = new TextEncoder().encode(e.name), size = e.blob.size;
+      const local = new DataView(new ArrayBuffer(30));
+      local.setUint32(0, 0x04034b50, true); local.setUint16(4, 20, true); local.setUint16(12, 0x21, true);
+      local.setUint32(14, e.crc, true); local.setUint32(18, size, true); local.setUint32(22, size, true);
+      local.setUint16(26, name.length, true);
+      parts.push(local.buffer, name, e.blob);
+      const entry = new DataView(new ArrayBuffer(46));
+      entry.setUint32(0, 0x02014b50, true); entry.setUint16(4, 20, true); entry.setUint16(6, 20, true);
+      entry.setUint16(14, 0x21, true); entry.setUint32(16, e.crc, true); entry.setUint32(20, size, true);
+      entry.setUint32(24, size, true); entry.setUint16(28, name.length, true); entry.setUint32(42, offset, true);
+      central.push(entry.buffer, name);
+      offset += 30 + name.length + size;
+    }
+    const centralSize = central.reduce((n, x) => n + x.byteLength, 0), end = new DataView(new ArrayBuffer(22));
+    end.setUint32(0, 0x06054b50, true); end.setUint16(8, entries.length, true); end.setUint16(10, entries.length, true);
+    end.setUint32(12, centralSize, true); end.setUint32(16, offset, true);
+    return new Blob([...parts, ...central, end.buffer], { type: "application/zip" });
   }
 
   // magma-like colour map (5 stops) for spectrogram images
@@ -184,10 +225,11 @@ const TfswaOnDevice = (() => {
           worker.terminate(); running = null;
           div.querySelector(".cancel").disabled = true;
           const scale = msg.peak > 0.999 ? 0.999 / msg.peak : 1;
-          const stems = div.querySelector(".stems");
+          const stems = div.querySelector(".stems"), files = [];
           for (let k = 0; k < names.length; k++) {
-            const blob = await wav(parts[k], total, width, rate, scale);
+            const { blob, crc } = await wav(parts[k], total, width, rate, scale);
             parts[k] = null;
+            files.push({ name: names[k] + ".wav", blob, crc });
             const href = URL.createObjectURL(blob);
             const item = document.createElement("div");
             item.className = "stem";
@@ -200,6 +242,12 @@ const TfswaOnDevice = (() => {
             item.querySelector("img").alt = "spectrogram of " + names[k];
             stems.appendChild(item);
           }
+          const all = document.createElement("a");
+          all.href = URL.createObjectURL(zip(files));
+          all.download = track + ".zip";
+          all.className = "archive";
+          all.textContent = "download all stems (zip)";
+          stems.appendChild(all);
           const t = msg.timings, seconds = total / rate;
           div.dataset.timings = JSON.stringify({ ...t, audio_s: seconds, chunks: msg.chunks });
           state(div, "done in " + t.separation_s.toFixed(1) + " s on this device (" + t.threads + " thread(s), "
