@@ -69,21 +69,26 @@
       this.envelope = new Float64Array(total);
       for (let t = 0; t < this.frames; t++) for (let j = 0; j < nFft; j++) this.envelope[t * hop + j] += this.window[j] ** 2;
     }
-    // padded[i] of a reflect-padded signal x (torch's "reflect": the edge sample is not repeated)
-    sample(x, i) {
-      let k = i - this.pad;
-      const L = x.length;
-      if (k < 0) k = -k;
-      if (k >= L) k = 2 * (L - 1) - k;
-      return x[k];
+    // x reflect-padded by n_fft / 2 on both sides (torch's "reflect": the edge sample is not repeated)
+    padded(x, out) {
+      const L = x.length, p = this.pad;
+      for (let i = 0; i < out.length; i++) {
+        let k = i - p;
+        if (k < 0) k = -k;
+        if (k >= L) k = 2 * (L - 1) - k;
+        out[i] = x[k];
+      }
+      return out;
     }
     // two real signals (a, b) of `length` samples -> spectra {re, im} of shape (2, T, F), one FFT per frame pair
     forward(a, b) {
       const { n, hop, frames: T, bins: F, window: w, re, im } = this;
+      if (!this.padA) { this.padA = new Float64Array(this.length + n); this.padB = new Float64Array(this.length + n); }
+      const pa = this.padded(a, this.padA), pb = this.padded(b, this.padB);
       const outRe = new Float64Array(2 * T * F), outIm = new Float64Array(2 * T * F);
       for (let t = 0; t < T; t++) {
         const base = t * hop;
-        for (let j = 0; j < n; j++) { re[j] = w[j] * this.sample(a, base + j); im[j] = w[j] * this.sample(b, base + j); }
+        for (let j = 0; j < n; j++) { re[j] = w[j] * pa[base + j]; im[j] = w[j] * pb[base + j]; }
         this.fft.run(re, im, -1);
         const oa = t * F, ob = (T + t) * F;
         for (let k = 0; k < F; k++) {
@@ -96,8 +101,12 @@
     }
     // two one-sided spectra (offsets oa, ob into re/im, each (T, F)) -> two real signals of `length` samples
     inverse(sRe, sIm, oa, ob) {
-      const { n, hop, frames: T, bins: F, window: w, re, im, pad, length } = this;
-      const accA = new Float64Array(n + hop * (T - 1)), accB = new Float64Array(accA.length);
+      const { n, hop, frames: T, bins: F, re, im, pad, length } = this;
+      if (!this.accA) {
+        this.accA = new Float64Array(n + hop * (T - 1)); this.accB = new Float64Array(this.accA.length);
+        this.scaled = this.window.map((v) => v / n);  // the window and irfft's 1 / n at once
+      }
+      const accA = this.accA.fill(0), accB = this.accB.fill(0), w = this.scaled;
       for (let t = 0; t < T; t++) {
         for (let k = 0; k < F; k++) {
           const edge = k === 0 || k === F - 1;  // irfft ignores the imaginary parts at DC and Nyquist
@@ -108,7 +117,7 @@
         }
         this.fft.run(re, im, 1);
         const base = t * hop;
-        for (let j = 0; j < n; j++) { accA[base + j] += (re[j] / n) * w[j]; accB[base + j] += (im[j] / n) * w[j]; }
+        for (let j = 0; j < n; j++) { accA[base + j] += re[j] * w[j]; accB[base + j] += im[j] * w[j]; }
       }
       const ya = new Float32Array(length), yb = new Float32Array(length);
       const env = this.envelope;

@@ -87,6 +87,7 @@ async function run(job) {
   const specs = pick.map(() => new Spectrogram(total, m.sample_rate));
   let pos = 0, peak = 0, coreMs = 0;
   const input = session.inputNames[0];
+  const re = new Float64Array(2 * T * F), im = new Float64Array(2 * T * F);  // one source's STFT, reused
   post({ type: "status", text: "separating with " + threads + " thread(s)" });
   for (let c = 0; c < starts.length; c++) {
     const start = starts[c];
@@ -102,7 +103,7 @@ async function run(job) {
     const out = result[session.outputNames[0]].data;  // (1, S, 2, T, F)
     for (const name of session.outputNames) result[name].dispose && result[name].dispose();
     for (let s = 0; s < S; s++) {
-      const re = new Float64Array(2 * T * F), im = new Float64Array(2 * T * F);
+      re.fill(0); im.fill(0);
       for (let i = 0; i < 2 * T * F; i++) {
         const o = out[s * 2 * T * F + i], xr = spec.re[i], xi = spec.im[i];
         if (m.output === "mask") { re[i] = o * xr; im[i] = o * xi; }
