@@ -16,7 +16,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from tfswa.errors import first_line
-from tfswa.serving.ondevice import MODEL_FILE, RUNTIME_FILES, PageModel, find_runtime, manifest, page_model
+from tfswa.serving.ondevice import MODEL_FILE, RUNTIME_FILES, PageError, PageModel, find_runtime, manifest, page_model
 
 STATIC = Path(__file__).parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -87,7 +87,7 @@ def add_page_routes(app: FastAPI, reference: str, cache: Path, enabled: bool = T
             return _unavailable("this server does not offer on-device separation (tfswa serve --no-on-device)")
         try:
             runtime = find_runtime()
-        except Exception as exc:
+        except PageError as exc:
             return _unavailable(first_line(exc))
         if prepare:
             state.start()
@@ -112,7 +112,7 @@ def add_page_routes(app: FastAPI, reference: str, cache: Path, enabled: bool = T
     def runtime_file(version: str, name: str) -> FileResponse:
         try:
             runtime = find_runtime()
-        except Exception as exc:
+        except PageError as exc:
             raise HTTPException(404, first_line(exc)) from None
         if not enabled or version != runtime.version or name not in (*RUNTIME_FILES, "LICENSE.txt"):
             raise HTTPException(404, "no such runtime file")

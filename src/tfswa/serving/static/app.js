@@ -53,7 +53,6 @@ function deviceState(answer) {
       + (answer.size_bytes / 1e6).toFixed(1) + " MB + ONNX Runtime Web " + answer.runtime.version + " "
       + (runtime / 1e6).toFixed(1) + " MB, downloaded once; the song never leaves this browser."
       + (self.crossOriginIsolated ? "" : " (single-threaded: the page is not cross-origin isolated)");
-    radio.disabled = false;
     if (staticPage) fillStems(answer.sources);
   } else if (answer.state === "idle") {
     note.textContent = "";

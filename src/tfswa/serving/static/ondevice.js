@@ -11,7 +11,9 @@ const TfswaOnDevice = (() => {
 
   // the manifest: {state: ready|idle|preparing|unavailable, server: bool, ...}; `onChange` sees every answer;
   // `prepare` asks a server to export its model for the page (once) and polls until it is ready
-  async function load(onChange, prepare) {
+  let polling = false;
+  async function load(onChange, prepare, again) {
+    if (polling && !again) return { state: "preparing" };  // a poll loop is already running
     let answer;
     try {
       const response = await fetch(url("page-model.json" + (prepare ? "?prepare=1" : "")), { cache: "no-store" });
@@ -21,7 +23,8 @@ const TfswaOnDevice = (() => {
     }
     if (answer.state === "ready") manifest = answer;
     onChange(answer);
-    if (answer.state === "preparing") setTimeout(() => load(onChange, true), 2000);
+    polling = answer.state === "preparing";
+    if (polling) setTimeout(() => load(onChange, true, true), 2000);
     return answer;
   }
 
