@@ -466,7 +466,7 @@ def cmd_page_export(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"tfswa page export: {text}", file=sys.stderr)
 
-    say("preparing the model (an export to ONNX the first time: about a minute)")
+    say("preparing the model (an export to ONNX the first time: a minute or more)")
     sizes = export_page(args.out, model, args.cache, args.overwrite, say)
     for name, size in sizes.items():
         if name.startswith(("ort/", "page/")):

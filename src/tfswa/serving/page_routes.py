@@ -97,7 +97,7 @@ def add_page_routes(app: FastAPI, reference: str, cache: Path, enabled: bool = T
             return JSONResponse({"state": "idle", "server": True}, headers={"Cache-Control": "no-store"})
         if state.model is None:
             return JSONResponse({"state": "preparing", "server": True,
-                                 "detail": "exporting the model for this page (once; about a minute)"},
+                                 "detail": "exporting the model for this page (once; a minute or more)"},
                                 status_code=202, headers={"Cache-Control": "no-store"})
         return JSONResponse(manifest(state.model, runtime, server=True), headers={"Cache-Control": "no-cache"})
 
