@@ -438,10 +438,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         recover_every_s=args.recover_every, max_attempts=args.max_attempts,
                         allow_untrained=args.allow_untrained, precision=args.precision, host=args.host,
                         allowed_hosts=hosts,
-                        allowed_origins=tuple(o.rstrip("/") for o in origins))
+                        allowed_origins=tuple(o.rstrip("/") for o in origins), on_device=not args.no_on_device)
     print(f"tfswa serve: {models.name()} on http://{args.host}:{args.port}/, {args.workers} worker thread(s)",
           file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(create_app(settings, models), log_level="warning")).run(sockets=[sock])
+    return 0
+
+
+def cmd_page_export(args: argparse.Namespace) -> int:
+    from tfswa.pretrained import default_model_path
+    from tfswa.serving.static_site import export_page
+
+    model = args.model or default_model_path()
+    if model is None:
+        raise UserError("no bundled model is installed: pass -m MODEL_DIR")
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(f"tfswa page export: {text}", file=sys.stderr)
+
+    say("preparing the model (an export to ONNX the first time: a minute or more)")
+    sizes = export_page(args.out, model, args.cache, args.overwrite, say)
+    for name, size in sizes.items():
+        if name.startswith(("ort/", "page/")):
+            print(f"{size:>12,} bytes  {name}")
+    print(f"{sum(sizes.values()):>12,} bytes  in all ({len(sizes)} files); host it with any static web server, "
+          f"e.g. python -m http.server -d {args.out}")
     return 0
 
 
@@ -801,7 +823,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-origins", default=None, metavar="ORIGINS",
                    help="comma-separated browser origins (https://example.org) allowed besides the server's own; "
                         "other sites' requests and WebSockets are refused (* allows all)")
+    p.add_argument("--no-on-device", action="store_true",
+                   help="do not offer the page's on-device mode (which serves the model file and ONNX Runtime Web "
+                        "to anyone who can open the page)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("page", help="the web page's on-device mode as a static folder (tfswa page export DIR)")
+    page = p.add_subparsers(dest="page_command", required=True, metavar="export")
+    p = page.add_parser("export", help="write the page, ONNX Runtime Web and the model (ONNX) into a static folder")
+    p.add_argument("out", help="folder to write: DIR/index.html, DIR/ort/, DIR/page/models/ (new or empty, or an "
+                               "earlier export with --overwrite)")
+    p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="where ONNX exports are kept between runs (default ~/.cache/tfswa/page-models)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier page export in DIR")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_page_export)
 
     p = sub.add_parser("stream", help="separate a file through a server's live stream (/v1/stream)")
     p.add_argument("input", help="audio file")

@@ -36,6 +36,7 @@ from tfswa import __version__
 from tfswa.errors import TfswaError, first_line
 from tfswa.serving.jobs import JobStore
 from tfswa.serving.metrics import CONTENT_TYPE, Metrics
+from tfswa.serving.page_routes import add_page_routes
 from tfswa.serving.queue import MAX_ATTEMPTS, Models, make_huey, queue_length, recover, register
 from tfswa.serving.security import HostOriginGuard, default_allowed_hosts, is_open, key_matches
 from tfswa.serving.stream import serve_stream, stream_error, stream_segment
@@ -70,6 +71,8 @@ class Settings:
     host: str = "127.0.0.1"  # the listening address: it decides the default allowed hosts
     allowed_hosts: tuple[str, ...] | None = None  # None: default_allowed_hosts(host)
     allowed_origins: tuple[str, ...] = ()  # besides the server's own origin
+    on_device: bool = True  # the page may separate in the browser (the model and ONNX Runtime Web are served)
+    page_cache: Path | None = None  # where the page's ONNX export is kept (default: <data>/page-models)
 
 
 def create_app(settings: Settings, models: Models | None = None) -> FastAPI:
@@ -371,6 +374,7 @@ def create_app(settings: Settings, models: Models | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_page_routes(app, settings.model, settings.page_cache or settings.data / "page-models", settings.on_device)
 
     @app.get("/v1/models", dependencies=[Depends(authorised)])
     def list_models() -> list[dict]:

@@ -1,7 +1,8 @@
 """Who may reach the service: the API key, the ``Host`` header (DNS rebinding) and the ``Origin`` of browsers
 (cross-site requests and WebSockets).
 
-- Every path needs the key when one is set, except the page (``/``, ``/static/…``) and ``/healthz``: the API,
+- Every path needs the key when one is set, except the page (``/``, ``/static/…``; for its on-device mode
+  ``/page-model.json``, the model file ``/page/…`` and ONNX Runtime Web ``/ort/…``) and ``/healthz``: the API,
   ``/metrics``, ``/docs``, ``/redoc`` and ``/openapi.json`` included (default deny: a new route is protected).
 - ``Host`` must be one of the allowed hosts. A server bound to a loopback address allows ``localhost``,
   ``127.0.0.1`` and ``::1`` by default (a page on another site whose name resolves to 127.0.0.1 is refused); one
@@ -19,8 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-OPEN_PATHS = ("/", "/healthz")
-OPEN_PREFIXES = ("/static/",)
+OPEN_PATHS = ("/", "/healthz", "/page-model.json")
+OPEN_PREFIXES = ("/static/", "/ort/", "/page/")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 Scope = dict[str, Any]
@@ -29,7 +30,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def is_open(path: str) -> bool:
-    """Paths that answer without the API key: the page, its static files and ``/healthz``."""
+    """Paths that answer without the API key: the page, its static files, its on-device model and runtime, and
+    ``/healthz``."""
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 

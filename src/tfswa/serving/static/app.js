@@ -1,7 +1,11 @@
-// tfswa web page: upload, live progress (WebSocket, polling as fallback), players, spectrograms, downloads.
+// tfswa web page: upload, live progress (WebSocket, polling as fallback), players, spectrograms, downloads;
+// or separation on this device (ondevice.js), the only mode of a static copy (tfswa page export).
 "use strict";
 const $ = (id) => document.getElementById(id);
 let chosen = [];
+let staticPage = false;  // a static copy: no server behind the page
+
+function onDevice() { return $("device").checked; }
 
 function key() { return $("key").value.trim(); }
 function headers() { return key() ? { "X-API-Key": key() } : {}; }
@@ -21,18 +25,57 @@ async function api(path, options = {}) {
 function choose(files) {
   chosen = Array.from(files);
   $("chosen").textContent = chosen.map((f) => f.name).join(", ");
-  $("go").disabled = chosen.length === 0;
+  updateButton();
+}
+
+function fillStems(sources) {
+  const select = $("mode");
+  select.length = 1;
+  for (const stem of sources) {
+    const option = document.createElement("option");
+    option.value = stem;
+    option.textContent = stem + " + no_" + stem;
+    select.appendChild(option);
+  }
+}
+
+// the on-device model's state: ready (sizes shown), preparing (the server exports it once) or unavailable
+function deviceState(answer) {
+  const note = $("device-note"), radio = $("device");
+  if (answer.server === false && !staticPage) {
+    staticPage = true;
+    document.body.classList.add("static");
+    radio.checked = true;
+  }
+  if (answer.state === "ready") {
+    const runtime = Object.values(answer.runtime.files).reduce((a, b) => a + b, 0);
+    note.textContent = "On this device: " + answer.name + " (" + answer.sources.join(", ") + "), model "
+      + (answer.size_bytes / 1e6).toFixed(1) + " MB + ONNX Runtime Web " + answer.runtime.version + " "
+      + (runtime / 1e6).toFixed(1) + " MB, downloaded once; the song never leaves this browser."
+      + (self.crossOriginIsolated ? "" : " (single-threaded: the page is not cross-origin isolated)");
+    if (staticPage) fillStems(answer.sources);
+  } else if (answer.state === "idle") {
+    note.textContent = "";
+  } else if (answer.state === "preparing") {
+    note.textContent = "On this device: " + (answer.detail || "preparing the model") + " ...";
+  } else {
+    note.textContent = "On this device: unavailable (" + (answer.detail || "unknown reason") + ")";
+    note.className = staticPage ? "error" : "";
+  }
+  updateButton();
+}
+
+function updateButton() {
+  const deviceReady = TfswaOnDevice.manifest() !== null;
+  $("go").disabled = chosen.length === 0 || (onDevice() && !deviceReady);
+  document.body.classList.toggle("device", onDevice());
+  for (const id of ["format", "shifts", "wiener", "key"]) $(id).disabled = onDevice();
 }
 
 async function loadModel() {
   try {
     const [model] = await api("/v1/models");
-    for (const stem of model.sources) {
-      const option = document.createElement("option");
-      option.value = stem;
-      option.textContent = stem + " + no_" + stem;
-      $("mode").appendChild(option);
-    }
+    fillStems(model.sources);
     say("model: " + model.name + " (" + model.sources.join(", ") + ")");
   } catch (e) { say(e.message, true); }
 }
@@ -99,9 +142,25 @@ async function poll(id) {
   } catch (e) { say(e.message, true); }
 }
 
+async function separateHere() {
+  for (const file of chosen) {
+    try {
+      say("");
+      await TfswaOnDevice.separate(file, $("mode").value);
+    } catch (e) {
+      if (e.message !== "cancelled") say(e.message, true);
+    }
+  }
+}
+
 async function submit(event) {
   event.preventDefault();
   $("go").disabled = true;
+  if (onDevice()) {
+    await separateHere();
+    updateButton();
+    return;
+  }
   for (const file of chosen) {
     const form = new FormData();
     form.append("file", file, file.name);
@@ -115,7 +174,7 @@ async function submit(event) {
       say("");
     } catch (e) { say(file.name + ": " + e.message, true); }
   }
-  $("go").disabled = chosen.length === 0;
+  updateButton();
 }
 
 async function listPast() {
@@ -143,5 +202,15 @@ drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove
 $("options").addEventListener("submit", submit);
 $("refresh").addEventListener("click", listPast);
 $("key").addEventListener("change", () => { loadModel(); listPast(); });
-loadModel();
-listPast();
+for (const radio of document.querySelectorAll("input[name=where]")) {
+  radio.addEventListener("change", () => {
+    updateButton();
+    if (onDevice() && TfswaOnDevice.manifest() === null) TfswaOnDevice.load(deviceState, true);
+  });
+}
+
+// a static copy (tfswa page export) answers page-model.json with server: false; a server says whether its
+// on-device model is ready, and exports it (once) only when on-device mode is chosen (?prepare=1)
+TfswaOnDevice.load(deviceState).then((answer) => {
+  if (answer.server !== false) { loadModel(); listPast(); }
+});
