@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--min-snr", type=float, default=20.0, help="INT8 verification bar in dB (as tfswa export)")
     p.add_argument("--no-search", action="store_true", help="no per-node sensitivity search")
     p.add_argument("--qat-steps", type=int, default=300, help="0: no QAT variant")
-    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--qat-lr", type=float, default=1e-5)
     p.add_argument("--qat-batch", type=int, default=4)
     p.add_argument("--qat-segment", type=float, default=3.0)
     p.add_argument("--qat-data", default=None, help="QAT training corpus (default: --calibration)")

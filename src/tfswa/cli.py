@@ -792,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-int8-search", action="store_true",
                    help="quantise every MatMul/Conv node (no per-node sensitivity search)")
     p.add_argument("--qat-steps", type=int, default=300, help="QAT fine-tuning steps (default 300)")
-    p.add_argument("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
+    p.add_argument("--qat-lr", type=float, default=1e-5, help="QAT learning rate (default 1e-5)")
     p.add_argument("--qat-batch", type=int, default=4, help="QAT batch size (default 4)")
     p.add_argument("--qat-data", default=None, metavar="ROOT",
                    help="corpus QAT fine-tunes on (its train songs; default: --calibration)")

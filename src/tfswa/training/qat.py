@@ -120,7 +120,7 @@ class QatOptions:
     (MUSDB18-HQ layout, its ``train`` subset; None: the export's calibration corpus)."""
 
     steps: int = 300
-    lr: float = 1e-4
+    lr: float = 1e-5
     batch_size: int = 4
     segment_seconds: float = 3.0
     data: str | None = None
@@ -138,7 +138,7 @@ class QatOptions:
             raise ValueError("the QAT segment must be a finite number of seconds > 0")
 
 
-def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr: float = 1e-4,
+def finetune(model: SpectrogramCore, corpus: str | Path, steps: int = 300, *, lr: float = 1e-5,
              batch_size: int = 4, segment_seconds: float = 3.0, activations: str = "uint8", seed: int = 0,
              log: Callable[[str], None] | None = None) -> tuple[SpectrogramCore, dict[str, Any]]:
     """Fine-tune ``model`` with fake quantisation for ``steps`` steps on the corpus ``corpus`` (MUSDB18-HQ layout,
