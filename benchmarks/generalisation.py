@@ -1,8 +1,9 @@
 """Generalisation report: models beside oracle IRM2 and the mixture, in-distribution and on unseen sounds and voices.
 
 Usage:
-    python benchmarks/generalisation.py [--model DIR ...] [--umx DIR ...] [--renders DIR] [--tracks 12] [--seconds 20]
-                                        [--jobs 2] [--in-distribution ROOT] [--held-out ROOT] [--real-voice ROOT]
+    python benchmarks/generalisation.py [--model DIR ...] [--umx DIR ...] [--wiener 0 1] [--renders DIR]
+                                        [--tracks 12] [--seconds 20] [--jobs 2] [--in-distribution ROOT]
+                                        [--held-out ROOT] [--real-voice ROOT]
                                         [--splits in-distribution held-out real-voice] [--json out.json]
 
 Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`` into ``--renders`` when not given):
@@ -80,8 +81,9 @@ def umx_training(directory: str) -> dict:
     return info
 
 
-def systems(models: list[str], umx_dirs: list[str] = ()) -> dict[str, Callable]:
-    """name → estimate(track, mixture, refs) for every model, every Open-Unmix baseline, IRM2 and the mixture."""
+def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...] = (0,)) -> dict[str, Callable]:
+    """name → estimate(track, mixture, refs) for every model (once per Wiener iteration count in ``wiener``; a
+    count > 0 is named ``<model> (wiener N)``), every Open-Unmix baseline, IRM2 and the mixture."""
     from tfswa.checkpoint import load_model, model_path
     from tfswa.separator import Separator, model_name
 
@@ -90,13 +92,15 @@ def systems(models: list[str], umx_dirs: list[str] = ()) -> dict[str, Callable]:
     for path in models:
         model = load_model(path)
         stft_cfg = stft_cfg or model.config.stft
-        separator = Separator(model)
+        for iters in wiener:
+            separator = Separator(model, wiener_iters=iters)
 
-        def estimate(track, mixture, refs, separator=separator):
-            est = separator.separate(mixture, track.sample_rate)
-            return {k: v.numpy() for k, v in est.items() if k in STEMS}
+            def estimate(track, mixture, refs, separator=separator):
+                est = separator.separate(mixture, track.sample_rate)
+                return {k: v.numpy() for k, v in est.items() if k in STEMS}
 
-        out[model_name(model, model_path(path))] = estimate
+            name = model_name(model, model_path(path))
+            out[name if iters == 0 else f"{name} (wiener {iters})"] = estimate
 
     if umx_dirs:
         umx = umx_baseline()
@@ -159,6 +163,9 @@ def main() -> None:
     ap.add_argument("--model", action="append", help="model directory or bundled name (repeat; default: bundled)")
     ap.add_argument("--umx", action="append", default=[],
                     help="folder of an Open-Unmix baseline from benchmarks/umx_baseline.py train (repeat)")
+    ap.add_argument("--wiener", type=int, nargs="+", default=[0],
+                    help="Wiener iterations of the tfswa models' separation; several values: each model once per "
+                         "value (Open-Unmix always runs its own single iteration)")
     ap.add_argument("--renders", type=Path, help="where the splits are rendered and kept (default: a temp folder)")
     ap.add_argument("--tracks", type=int, default=12, help="songs per split (rendered, or the first of a given root)")
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -172,8 +179,9 @@ def main() -> None:
     from tfswa.pretrained import default_model_path
 
     models = args.model or [str(default_model_path())]
-    fns = systems(models, args.umx)
-    report: dict = {"models": models, "machine": platform.machine(), "cpus": os.cpu_count(), "splits": {}}
+    fns = systems(models, args.umx, tuple(args.wiener))
+    report: dict = {"models": models, "wiener": args.wiener, "machine": platform.machine(), "cpus": os.cpu_count(),
+                    "splits": {}}
     if args.umx:  # each baseline's folder and training budget (its train.json), to set beside the models'
         report["umx"] = {umx_name(d): umx_training(d) for d in args.umx}
     with tempfile.TemporaryDirectory(prefix="tfswa-generalisation-") as tmp:

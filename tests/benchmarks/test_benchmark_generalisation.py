@@ -38,3 +38,24 @@ def test_generalisation_report_end_to_end(tmp_path):
         assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
         assert voice["oracle IRM2"]["vocals_snr_db"] > voice["mixture"]["vocals_snr_db"] + 3.0
         assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
+
+
+def test_systems_run_each_model_once_per_wiener_count():
+    """``--wiener 0 1``: every tfswa model twice, the second with one Wiener iteration (other stems)."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("bench_gen", ROOT / "benchmarks" / "generalisation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fns = module.systems(["tfswa-default"], wiener=(0, 1))
+    assert {"tfswa-default", "tfswa-default (wiener 1)", "oracle IRM2", "mixture"} <= set(fns)
+    rng = np.random.default_rng(0)
+    refs = {s: 0.1 * rng.standard_normal((2, 44100)).astype(np.float32) for s in module.STEMS}
+    mixture = sum(refs.values())
+    track = SimpleNamespace(sample_rate=44100)
+    plain, filtered = fns["tfswa-default"](track, mixture, refs), fns["tfswa-default (wiener 1)"](track, mixture, refs)
+    assert set(plain) == set(filtered) == set(module.STEMS)
+    assert max(float(np.abs(plain[s] - filtered[s]).max()) for s in module.STEMS) > 1e-4
