@@ -51,14 +51,12 @@ LAYOUTS: dict[str, dict] = {
 
 
 def session(path: Path, threads: int, profile_prefix: str | None = None):
-    """An ORT CPU session set up as :class:`tfswa.export.runtime.OnnxRuntimeCore` sets its own up."""
+    """An ORT CPU session with the separation's own options (:func:`tfswa.export.runtime.session_options`)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from tfswa.export.runtime import session_options
+
+    options = session_options(threads)
     options.log_severity_level = 3
     if profile_prefix is not None:
         options.enable_profiling = True

@@ -80,10 +80,11 @@ def export_model(
     int8 = int8 if int8 is not None else Int8Options()
     int8.check()
     qat = qat if qat is not None else QatOptions()
-    try:
-        qat.check()
-    except ValueError as exc:
-        raise ExportError(str(exc)) from None
+    if quantization == "qat":
+        try:
+            qat.check()
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if quantization not in QUANTIZE:

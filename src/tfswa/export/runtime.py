@@ -34,6 +34,19 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def session_options(threads: int):
+    """The ``onnxruntime.SessionOptions`` every separation session uses: ``threads`` intra-op threads, all graph
+    optimisations, no busy-waiting between runs (the STFT, iSTFT and file I/O around each run need the same
+    cores)."""
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class ExportedCore(SpectrogramCore):
     """Base of the exported cores: the original model's config and metadata, no parameters.
 
@@ -90,12 +103,7 @@ class OnnxRuntimeCore(ExportedCore):
         """The ``onnxruntime.InferenceSession`` for the current device (created once)."""
         if self._session is None:
             ort = import_onnxruntime()
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads or torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # no busy-waiting between runs: the STFT, iSTFT and file I/O around each run need the same cores
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options = session_options(self.threads or torch.get_num_threads())
             providers = ["CPUExecutionProvider"]
             if self.device.type == "cuda":
                 if "CUDAExecutionProvider" not in ort.get_available_providers():
