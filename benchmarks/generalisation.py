@@ -128,19 +128,24 @@ def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...]
 
 
 def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, count: int
-                  ) -> dict[str, dict[str, float]]:
+                  ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """Per system: the median SDR of each stem over the songs, and each song's SDR (system → song → stem)."""
     tracks = list_tracks(root, "test", str(count))
-    table = {}
+    table, songs = {}, {}
     for name, fn in fns.items():
         result = evaluate(tracks, fn, work / name.replace(" ", "_"), "test", jobs=jobs)
         if result.failed:
             raise RuntimeError(f"{name}: {result.failed}")
         table[name] = {s: float(result.summary["median"].get(s, {}).get("SDR", float("nan"))) for s in STEMS}
-    return table
+        songs[name] = {track: {s: float(row.get(s, {}).get("SDR", float("nan"))) for s in STEMS}
+                       for track, row in sorted(result.tracks.items())}
+    return table, songs
 
 
-def voice_split(root: Path, fns: dict[str, Callable], count: int) -> dict[str, dict[str, float]]:
-    """Per system: median vocals SNR (dB) and median gain of the true voice in each estimated stem."""
+def voice_split(root: Path, fns: dict[str, Callable], count: int
+                ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
+    """Per system: median vocals SNR (dB) and median gain of the true voice in each estimated stem; and the
+    songs' values behind each median (system → measure → one value per song with a voice)."""
     tracks = list_tracks(root, "test", str(count))
     rows: dict[str, dict[str, list[float]]] = {name: {} for name in fns}
     for track in tracks:
@@ -155,7 +160,7 @@ def voice_split(root: Path, fns: dict[str, Callable], count: int) -> dict[str, d
             for stem in STEMS:
                 gain = float(np.sum(est[stem].astype(np.float64) * voice) / power)
                 rows[name].setdefault(f"voice_in_{stem}", []).append(gain)
-    return {name: {k: float(np.median(v)) for k, v in r.items()} for name, r in rows.items()}
+    return {name: {k: float(np.median(v)) for k, v in r.items()} for name, r in rows.items()}, rows
 
 
 def main() -> None:
@@ -192,14 +197,26 @@ def main() -> None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)
             n = len(list_tracks(root, "test", str(args.tracks)))
             if split in VOICE_SPLITS:
-                report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice_split(root, fns, n)}
+                voice, songs = voice_split(root, fns, n)
+                report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice, "per_song": songs}
             else:
-                report["splits"][split] = {"root": str(root), "tracks": n,
-                                           "sdr": museval_split(root, fns, args.jobs, Path(tmp) / split, n)}
+                sdr, songs = museval_split(root, fns, args.jobs, Path(tmp) / split, n)
+                report["splits"][split] = {"root": str(root), "tracks": n, "sdr": sdr, "per_song": songs}
     print_report(report, list(fns))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.json}")
+
+
+def paired(songs: dict[str, dict[str, dict[str, float]]], a: str, b: str) -> str:
+    """One line: per stem, on how many songs system ``a`` beats ``b`` and the median of the per-song differences
+    (a paired comparison: a median over 12 songs moves with a song or two, the per-song differences less)."""
+    parts = []
+    for stem in STEMS:
+        d = np.array([songs[a][t][stem] - songs[b][t][stem] for t in songs[a]])
+        d = d[np.isfinite(d)]
+        parts.append(f"{stem} {int((d > 0).sum())}/{d.size} ({np.median(d):+.2f} dB)" if d.size else f"{stem} -")
+    return f"{a} beats {b} on: " + ", ".join(parts)
 
 
 def print_report(report: dict, names: list[str]) -> None:
@@ -217,6 +234,8 @@ def print_report(report: dict, names: list[str]) -> None:
         for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the issue's targets)
             ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
             print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
+        if len(names) > 3 and "per_song" in report["splits"][split]:
+            print(paired(report["splits"][split]["per_song"], names[0], names[1]))
     for split in (s for s in VOICE_SPLITS if s in report["splits"]):
         voice = report["splits"][split]["voice"]
         print(f"\n{split} ({report['splits'][split]['tracks']} songs): vocals SNR (dB) and the true voice's "

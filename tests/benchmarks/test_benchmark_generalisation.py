@@ -33,11 +33,34 @@ def test_generalisation_report_end_to_end(tmp_path):
         for stem in played:  # the oracle far above the mixture on every stem that plays
             assert sdr["oracle IRM2"][stem] > sdr["mixture"][stem] + 3.0
             assert math.isfinite(sdr["tfswa-default"][stem])
+        songs = report["splits"][split]["per_song"]  # the values behind each median
+        assert set(songs) == set(sdr) and all(len(rows) == 1 for rows in songs.values())
+        for name, rows in songs.items():
+            for stem in played:
+                assert next(iter(rows.values()))[stem] == pytest.approx(sdr[name][stem])
     for split in ("real-voice", "low-voice"):
         voice = report["splits"][split]["voice"]
         assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
         assert voice["oracle IRM2"]["vocals_snr_db"] > voice["mixture"]["vocals_snr_db"] + 3.0
         assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
+        songs = report["splits"][split]["per_song"]["tfswa-default"]
+        assert songs["vocals_snr_db"] == [pytest.approx(voice["tfswa-default"]["vocals_snr_db"])]
+
+
+def test_paired_comparison_counts_wins_per_stem():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gen", ROOT / "benchmarks" / "generalisation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a = {"s1": dict(vocals=3.0, drums=1.0, bass=0.0, other=float("nan")),
+         "s2": dict(vocals=2.0, drums=1.0, bass=5.0, other=float("nan")),
+         "s3": dict(vocals=1.0, drums=0.0, bass=1.0, other=float("nan"))}
+    b = {"s1": dict(vocals=1.0, drums=2.0, bass=0.0, other=1.0),
+         "s2": dict(vocals=2.5, drums=0.0, bass=1.0, other=1.0),
+         "s3": dict(vocals=0.0, drums=1.0, bass=2.0, other=1.0)}
+    line = module.paired({"A": a, "B": b}, "A", "B")
+    assert line == ("A beats B on: vocals 2/3 (+1.00 dB), drums 1/3 (-1.00 dB), bass 1/3 (+0.00 dB), other -")
 
 
 def test_systems_run_each_model_once_per_wiener_count():
