@@ -31,14 +31,15 @@ BF16_AGREEMENT_DB = 25.0  # SDR of bf16 stems against fp32 stems
 ALSA_VOICE = Path("/usr/share/sounds/alsa")  # real recorded speech (Debian alsa-utils)
 REAL_VOICE_MIN_SNR_DB = 2.0  # the bundled model: median 4.43 dB on 12 such songs (MODEL_CARD.md); the first one 2.63
 REAL_VOICE_MAX_IN_OTHER = 0.2  # measured median 0.08; the first bundled model 0.29
+LOW_VOICE_MAX_IN_BASS = 0.15  # the issue's bar (share of the voice in bass); MODEL_CARD.md gives the measured median
 
 
-def test_bundled_model_is_installed_small_fp16_and_trained() -> None:
+def test_bundled_model_is_installed_fp16_and_trained() -> None:
     path = default_model_path()
     assert path is not None and path.name == DEFAULT and DEFAULT in bundled_models()
     cfg = read_config(path)
-    assert cfg["sources"] == STEMS and cfg["preset"] == "tfswa-resunet-small"
-    assert cfg["training_steps"] >= 1000
+    assert cfg["sources"] == STEMS and cfg["preset"] == "tfswa-resunet-base"
+    assert cfg["training_steps"] >= 5000
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     assert size <= 25e6
     state = load_file(str(path / "model.safetensors"))
@@ -236,3 +237,27 @@ def test_bundled_model_puts_a_real_recorded_voice_in_vocals() -> None:
         in_other.append(float(np.sum(est["other"].numpy() * voice) / np.sum(voice**2)))
     assert snrs and np.median(snrs) > REAL_VOICE_MIN_SNR_DB, snrs  # medians, as the benchmark reports
     assert np.median(in_other) < REAL_VOICE_MAX_IN_OTHER, in_other
+
+
+@needs_fluidsynth
+@needs_synth_sounds
+@pytest.mark.slow
+def test_bundled_model_keeps_a_low_voice_out_of_bass() -> None:
+    """Held-out songs whose lead sings, speaks or raps down to f0 ≈ 80 Hz: the voice must not go into ``bass``
+    (version 2 put about 60 % of a low male speaking voice there; the issue's bar is under 15 %)."""
+    from tfswa.synth.corpus import SynthOptions, render_track
+
+    sep = Separator(load_model(default_model_path()))
+    options = SynthOptions(seconds=12.0, seed=1414, holdout=True, focus="low-voice")
+    in_bass, in_vocals = [], []
+    for index in range(4):
+        audio, _ = render_track("test", index, options)
+        voice = audio["vocals"].T.astype(np.float64)  # (C, L)
+        power = float(np.sum(voice**2))
+        if power <= 0:
+            continue
+        est = sep.separate(audio["mixture"].T, 44100)
+        in_bass.append(float(np.sum(est["bass"].numpy() * voice) / power))
+        in_vocals.append(float(np.sum(est["vocals"].numpy() * voice) / power))
+    assert in_bass and np.median(in_bass) < LOW_VOICE_MAX_IN_BASS, in_bass
+    assert np.median(in_vocals) > np.median(in_bass), (in_vocals, in_bass)
