@@ -3,8 +3,8 @@
 Usage:
     python benchmarks/generalisation.py [--model DIR ...] [--umx DIR ...] [--wiener 0 1] [--renders DIR]
                                         [--tracks 12] [--seconds 20] [--jobs 2] [--in-distribution ROOT]
-                                        [--held-out ROOT] [--real-voice ROOT]
-                                        [--splits in-distribution held-out real-voice] [--json out.json]
+                                        [--held-out ROOT] [--real-voice ROOT] [--low-voice ROOT]
+                                        [--splits in-distribution held-out real-voice low-voice] [--json out.json]
 
 Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`` into ``--renders`` when not given):
   (a) in-distribution: the realistic generator's test split (``--seed 11``), the kind of songs models train on;
