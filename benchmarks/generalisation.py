@@ -12,7 +12,9 @@ Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`
   (c) real voice: ``--real-voice --seed 13``: a real recorded human (alsa-utils speech) over held-out backings;
   (d) low voice: ``--holdout --focus low-voice --seed 14``: held-out songs whose every lead sings, speaks or raps
       in the bass register (f0 down to 80 Hz), where a model is most tempted to put the voice into ``bass``.
-On (a) and (b) every system is scored with museval (BSS Eval v4, SDR median over 1 s windows, then over tracks).
+On (a) and (b) every system is scored with museval (BSS Eval v4, SDR median over 1 s windows, then over tracks)
+and by uSDR (the whole-song SDR, median over tracks): a museval median can land on near-silent windows of a stem
+with long gaps (a lead that sings a few bars), where uSDR weighs each moment by the stem's energy.
 On (c) and (d) the report gives the vocals SNR (whole-song SDR of the vocals stem, dB) and where the voice went: the
 least-squares gain of the true voice inside each estimated stem (``voice_in_<stem>``; the gains add up to about 1
 for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), each
@@ -47,6 +49,7 @@ SPLITS = {
 }
 VOICE_SPLITS = ("real-voice", "low-voice")  # scored by where the voice goes, not by museval
 STEMS = ("vocals", "drums", "bass", "other")
+METRICS = ("SDR", "uSDR")  # museval's windowed median and the whole-song SDR, for splits (a) and (b)
 
 
 def render(root: Path, split: str, tracks: int, seconds: float, jobs: int) -> Path:
@@ -128,18 +131,22 @@ def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...]
 
 
 def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, count: int
-                  ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
-    """Per system: the median SDR of each stem over the songs, and each song's SDR (system → song → stem)."""
+                  ) -> dict[str, tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]]:
+    """Per metric (``SDR``: museval's median over 1 s windows; ``uSDR``: whole-song SDR, the Music Demixing
+    Challenge's measure): per system the median of each stem over the songs, and each song's value
+    (system → song → stem). A song's museval median can land on near-silent windows of a stem with long gaps;
+    its uSDR weighs every sample by the reference's energy, so the two are reported side by side."""
     tracks = list_tracks(root, "test", str(count))
-    table, songs = {}, {}
+    out: dict = {metric: ({}, {}) for metric in METRICS}
     for name, fn in fns.items():
         result = evaluate(tracks, fn, work / name.replace(" ", "_"), "test", jobs=jobs)
         if result.failed:
             raise RuntimeError(f"{name}: {result.failed}")
-        table[name] = {s: float(result.summary["median"].get(s, {}).get("SDR", float("nan"))) for s in STEMS}
-        songs[name] = {track: {s: float(row.get(s, {}).get("SDR", float("nan"))) for s in STEMS}
-                       for track, row in sorted(result.tracks.items())}
-    return table, songs
+        for metric, (table, songs) in out.items():
+            table[name] = {s: float(result.summary["median"].get(s, {}).get(metric, float("nan"))) for s in STEMS}
+            songs[name] = {track: {s: float(row.get(s, {}).get(metric, float("nan"))) for s in STEMS}
+                           for track, row in sorted(result.tracks.items())}
+    return out
 
 
 def voice_split(root: Path, fns: dict[str, Callable], count: int
@@ -200,8 +207,10 @@ def main() -> None:
                 voice, songs = voice_split(root, fns, n)
                 report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice, "per_song": songs}
             else:
-                sdr, songs = museval_split(root, fns, args.jobs, Path(tmp) / split, n)
-                report["splits"][split] = {"root": str(root), "tracks": n, "sdr": sdr, "per_song": songs}
+                scores = museval_split(root, fns, args.jobs, Path(tmp) / split, n)
+                (sdr, songs), (whole, whole_songs) = scores["SDR"], scores["uSDR"]
+                report["splits"][split] = {"root": str(root), "tracks": n, "sdr": sdr, "per_song": songs,
+                                           "usdr": whole, "per_song_usdr": whole_songs}
     print_report(report, list(fns))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
@@ -223,19 +232,11 @@ def print_report(report: dict, names: list[str]) -> None:
     for split in ("in-distribution", "held-out"):
         if split not in report["splits"]:
             continue
-        sdr = report["splits"][split]["sdr"]
-        print(f"\n{split} ({report['splits'][split]['tracks']} songs): museval SDR (dB), median over songs")
-        print("| system | " + " | ".join(STEMS) + " | mean |")
-        print("|---|" + "---:|" * (len(STEMS) + 1))
-        for name in names:
-            row = [sdr[name][s] for s in STEMS]
-            print(f"| {name} | " + " | ".join(f"{x:.2f}" for x in row) + f" | {np.nanmean(row):.2f} |")
-        oracle = [sdr["oracle IRM2"][s] for s in STEMS]
-        for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the issue's targets)
-            ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
-            print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
-        if len(names) > 3 and "per_song" in report["splits"][split]:
-            print(paired(report["splits"][split]["per_song"], names[0], names[1]))
+        for key, songs_key, label in (("sdr", "per_song", "museval SDR (dB), median over songs"),
+                                      ("usdr", "per_song_usdr", "uSDR (whole-song SDR, dB), median over songs")):
+            if key in report["splits"][split]:
+                print_table(report["splits"][split], key, songs_key, f"{split} ({report['splits'][split]['tracks']} "
+                            f"songs): {label}", names)
     for split in (s for s in VOICE_SPLITS if s in report["splits"]):
         voice = report["splits"][split]["voice"]
         print(f"\n{split} ({report['splits'][split]['tracks']} songs): vocals SNR (dB) and the true voice's "
@@ -246,6 +247,23 @@ def print_report(report: dict, names: list[str]) -> None:
             v = voice[name]
             print(f"| {name} | {v['vocals_snr_db']:.2f} | " + " | ".join(f"{v[f'voice_in_{s}']:.2f}" for s in STEMS)
                   + " |")
+
+
+def print_table(split: dict, key: str, songs_key: str, title: str, names: list[str]) -> None:
+    """One metric of one split: the systems' medians, the models as a fraction of IRM2, the paired comparison."""
+    sdr = split[key]
+    print(f"\n{title}")
+    print("| system | " + " | ".join(STEMS) + " | mean |")
+    print("|---|" + "---:|" * (len(STEMS) + 1))
+    for name in names:
+        row = [sdr[name][s] for s in STEMS]
+        print(f"| {name} | " + " | ".join(f"{x:.2f}" for x in row) + f" | {np.nanmean(row):.2f} |")
+    oracle = [sdr["oracle IRM2"][s] for s in STEMS]
+    for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the issue's targets)
+        ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
+        print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
+    if len(names) > 3 and songs_key in split:
+        print(paired(split[songs_key], names[0], names[1]))
 
 
 if __name__ == "__main__":

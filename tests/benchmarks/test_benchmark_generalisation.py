@@ -33,11 +33,18 @@ def test_generalisation_report_end_to_end(tmp_path):
         for stem in played:  # the oracle far above the mixture on every stem that plays
             assert sdr["oracle IRM2"][stem] > sdr["mixture"][stem] + 3.0
             assert math.isfinite(sdr["tfswa-default"][stem])
-        songs = report["splits"][split]["per_song"]  # the values behind each median
-        assert set(songs) == set(sdr) and all(len(rows) == 1 for rows in songs.values())
-        for name, rows in songs.items():
-            for stem in played:
-                assert next(iter(rows.values()))[stem] == pytest.approx(sdr[name][stem])
+        for key, songs_key in (("sdr", "per_song"), ("usdr", "per_song_usdr")):
+            table = report["splits"][split][key]
+            songs = report["splits"][split][songs_key]  # the values behind each median
+            assert set(songs) == set(sdr) and all(len(rows) == 1 for rows in songs.values())
+            for name, rows in songs.items():
+                for stem in played:
+                    assert next(iter(rows.values()))[stem] == pytest.approx(table[name][stem])
+        whole = report["splits"][split]["usdr"]
+        for stem in played:  # uSDR: the oracle far above the mixture too, and not museval's number
+            assert whole["oracle IRM2"][stem] > whole["mixture"][stem] + 3.0
+        assert any(whole["tfswa-default"][s] != sdr["tfswa-default"][s] for s in played)
+    assert stdout_tables(proc.stdout) == 4  # per split: museval SDR, then uSDR
     for split in ("real-voice", "low-voice"):
         voice = report["splits"][split]["voice"]
         assert voice["oracle IRM2"]["voice_in_vocals"] > 0.7 and voice["oracle IRM2"]["voice_in_other"] < 0.2
@@ -45,6 +52,34 @@ def test_generalisation_report_end_to_end(tmp_path):
         assert math.isfinite(voice["tfswa-default"]["vocals_snr_db"])
         songs = report["splits"][split]["per_song"]["tfswa-default"]
         assert songs["vocals_snr_db"] == [pytest.approx(voice["tfswa-default"]["vocals_snr_db"])]
+
+
+def stdout_tables(stdout: str) -> int:
+    return sum(("museval SDR (dB)" in line or "uSDR (whole-song SDR" in line) for line in stdout.splitlines())
+
+
+def test_report_prints_both_metrics_and_reads_older_reports(capsys):
+    """A report with uSDR prints it under the museval table (fractions of IRM2 and the paired line included);
+    a report written before uSDR was stored still prints its museval table."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gen", ROOT / "benchmarks" / "generalisation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = ["A", "B", "oracle IRM2", "mixture"]
+    row = {"A": 2.0, "B": 1.0, "oracle IRM2": 8.0, "mixture": -4.0}
+    table = {n: {s: v for s in module.STEMS} for n, v in row.items()}
+    songs = {n: {"song": dict(t)} for n, t in table.items()}
+    split = {"tracks": 1, "sdr": table, "per_song": songs}
+    module.print_report({"splits": {"held-out": split}}, names)
+    old = capsys.readouterr().out
+    assert stdout_tables(old) == 1 and "| A / IRM2 | 25% | 25% | 25% | 25% | |" in old
+    doubled = {n: {s: 2 * v for s, v in t.items()} for n, t in table.items()}
+    split.update(usdr=doubled, per_song_usdr={n: {"song": dict(t)} for n, t in doubled.items()})
+    module.print_report({"splits": {"held-out": split}}, names)
+    new = capsys.readouterr().out
+    assert stdout_tables(new) == 2 and new.count("A beats B on: vocals 1/1") == 2
+    assert "uSDR (whole-song SDR, dB)" in new and "| A | 4.00 | 4.00 | 4.00 | 4.00 | 4.00 |" in new
 
 
 def test_paired_comparison_counts_wins_per_stem():
