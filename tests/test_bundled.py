@@ -29,7 +29,7 @@ DEMO = ROOT / "demo" / "demo.flac"
 STEMS = ["vocals", "drums", "bass", "other"]
 BF16_AGREEMENT_DB = 25.0  # SDR of bf16 stems against fp32 stems
 ALSA_VOICE = Path("/usr/share/sounds/alsa")  # real recorded speech (Debian alsa-utils)
-REAL_VOICE_MIN_SNR_DB = 2.0  # version 3: median 5.95 dB (step 17000; 5.39 at 8600) on 12 such songs (MODEL_CARD.md); v2 4.43, v1 2.63
+REAL_VOICE_MIN_SNR_DB = 2.0  # v3 step 17000: median 5.95 dB on 12 such songs (MODEL_CARD.md); v2 4.43, v1 2.63
 REAL_VOICE_MAX_IN_OTHER = 0.2  # version 3: median 0.09; v2 0.08, v1 0.29
 LOW_VOICE_MAX_IN_BASS = 0.15  # the bar; version 3: median 0.03 on 12 low-voice songs (MODEL_CARD.md)
 
