@@ -4,7 +4,8 @@ Usage:
     python benchmarks/generalisation.py [--model DIR ...] [--umx DIR ...] [--wiener 0 1] [--renders DIR]
                                         [--tracks 12] [--seconds 20] [--jobs 2] [--in-distribution ROOT]
                                         [--held-out ROOT] [--real-voice ROOT] [--low-voice ROOT]
-                                        [--splits in-distribution held-out real-voice low-voice] [--json out.json]
+                                        [--splits in-distribution held-out real-voice low-voice] [--two-stems vocals]
+                                        [--json out.json]
 
 Splits (each a corpus root with a ``test/`` folder; rendered with ``tfswa synth`` into ``--renders`` when not given):
   (a) in-distribution: the realistic generator's test split (``--seed 11``), the kind of songs models train on;
@@ -21,6 +22,10 @@ for a system whose stems sum to the mixture). Systems: each ``--model`` (default
 ``--umx`` (an Open-Unmix baseline trained by ``benchmarks/umx_baseline.py``, named ``open-unmix (<folder name>)``,
 separated by umx's own Separator with one Wiener iteration), oracle IRM2 with the first model's STFT, and the
 mixture itself as every stem's estimate. All are scored the same way on every split.
+
+``--two-stems vocals`` scores karaoke instead: every system gives ``vocals`` and ``accompaniment`` (a 4-stem system's
+drums + bass + other, a 2-stem model's or a bag's own accompaniment), beside IRM2 of that pair — the table for
+``tfswa-vocals`` and for bags whose vocals come from it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ SPLITS = {
 }
 VOICE_SPLITS = ("real-voice", "low-voice")  # scored by where the voice goes, not by museval
 STEMS = ("vocals", "drums", "bass", "other")
+TWO_STEMS = ("vocals", "accompaniment")  # --two-stems vocals
 METRICS = ("SDR", "uSDR")  # museval's windowed median and the whole-song SDR, for splits (a) and (b)
 
 
@@ -84,9 +90,21 @@ def umx_training(directory: str) -> dict:
     return info
 
 
-def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...] = (0,)) -> dict[str, Callable]:
-    """name → estimate(track, mixture, refs) for every model (once per Wiener iteration count in ``wiener``; a
-    count > 0 is named ``<model> (wiener N)``), every Open-Unmix baseline, IRM2 and the mixture."""
+def as_stems(est: dict[str, np.ndarray], stems: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``est`` with one name per stem (``no_vocals`` → ``accompaniment``), cut to ``stems``; an accompaniment the
+    system does not give is the sum of its stems other than vocals."""
+    from tfswa.stems import ACCOMPANIMENT, canonical
+
+    est = {canonical(k): v for k, v in est.items()}
+    if ACCOMPANIMENT in stems and ACCOMPANIMENT not in est:
+        est[ACCOMPANIMENT] = sum(v for k, v in est.items() if k in STEMS and k != "vocals")
+    return {k: est[k] for k in stems}
+
+
+def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...] = (0,),
+            stems: tuple[str, ...] = STEMS) -> dict[str, Callable]:
+    """name → estimate(track, mixture, refs) giving ``stems``, for every model (once per Wiener iteration count in
+    ``wiener``; a count > 0 is named ``<model> (wiener N)``), every Open-Unmix baseline, IRM2 and the mixture."""
     from tfswa.checkpoint import load_model, model_path
     from tfswa.separator import Separator, model_name
 
@@ -96,11 +114,11 @@ def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...]
         model = load_model(path)
         stft_cfg = stft_cfg or model.config.stft
         for iters in wiener:
-            separator = Separator(model, wiener_iters=iters)
+            separator = Separator(model, wiener_iters=iters, two_stems="vocals" if stems == TWO_STEMS else None)
 
             def estimate(track, mixture, refs, separator=separator):
                 est = separator.separate(mixture, track.sample_rate)
-                return {k: v.numpy() for k, v in est.items() if k in STEMS}
+                return as_stems({k: v.numpy() for k, v in est.items()}, stems)
 
             name = model_name(model, model_path(path))
             out[name if iters == 0 else f"{name} (wiener {iters})"] = estimate
@@ -114,24 +132,27 @@ def systems(models: list[str], umx_dirs: list[str] = (), wiener: tuple[int, ...]
         umx_separator = umx.load_umx_separator(directory, niter=1)
 
         def estimate_umx(track, mixture, refs, umx_separator=umx_separator):
-            return umx.separate(umx_separator, mixture, track.sample_rate)
+            return as_stems(umx.separate(umx_separator, mixture, track.sample_rate), stems)
 
         out[name] = estimate_umx
 
     def irm2(track, mixture, refs):
-        est = oracle_separate("irm2", {k: refs[k] for k in STEMS}, stft_cfg)
+        est = oracle_separate("irm2", as_stems({k: refs[k] for k in STEMS}, stems), stft_cfg)
         return {k: v.astype(np.float32) for k, v in est.items()}
 
     def mixture_only(track, mixture, refs):
-        return {k: mixture.astype(np.float32) for k in STEMS}
+        return {k: mixture.astype(np.float32) for k in stems}
 
     out["oracle IRM2"] = irm2
     out["mixture"] = mixture_only
     return out
 
 
-def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, count: int
-                  ) -> dict[str, tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]]:
+Table = dict[str, dict[str, float]]  # system → stem → value
+
+
+def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, count: int,
+                  stems: tuple[str, ...] = STEMS) -> dict[str, tuple[Table, dict[str, Table]]]:
     """Per metric (``SDR``: museval's median over 1 s windows; ``uSDR``: whole-song SDR, the Music Demixing
     Challenge's measure): per system the median of each stem over the songs, and each song's value
     (system → song → stem). A song's museval median can land on near-silent windows of a stem with long gaps;
@@ -143,13 +164,13 @@ def museval_split(root: Path, fns: dict[str, Callable], jobs: int, work: Path, c
         if result.failed:
             raise RuntimeError(f"{name}: {result.failed}")
         for metric, (table, songs) in out.items():
-            table[name] = {s: float(result.summary["median"].get(s, {}).get(metric, float("nan"))) for s in STEMS}
-            songs[name] = {track: {s: float(row.get(s, {}).get(metric, float("nan"))) for s in STEMS}
+            table[name] = {s: float(result.summary["median"].get(s, {}).get(metric, float("nan"))) for s in stems}
+            songs[name] = {track: {s: float(row.get(s, {}).get(metric, float("nan"))) for s in stems}
                            for track, row in sorted(result.tracks.items())}
     return out
 
 
-def voice_split(root: Path, fns: dict[str, Callable], count: int
+def voice_split(root: Path, fns: dict[str, Callable], count: int, stems: tuple[str, ...] = STEMS
                 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
     """Per system: median vocals SNR (dB) and median gain of the true voice in each estimated stem; and the
     songs' values behind each median (system → measure → one value per song with a voice)."""
@@ -164,7 +185,7 @@ def voice_split(root: Path, fns: dict[str, Callable], count: int
         for name, fn in fns.items():
             est = fn(track, mixture, refs)
             rows[name].setdefault("vocals_snr_db", []).append(usdr(voice, est["vocals"]))
-            for stem in STEMS:
+            for stem in stems:
                 gain = float(np.sum(est[stem].astype(np.float64) * voice) / power)
                 rows[name].setdefault(f"voice_in_{stem}", []).append(gain)
     return {name: {k: float(np.median(v)) for k, v in r.items()} for name, r in rows.items()}, rows
@@ -186,14 +207,17 @@ def main() -> None:
         ap.add_argument(f"--{split}", type=Path, help=f"existing corpus root for the {split} split")
     ap.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS),
                     help="the splits to score (default: all)")
+    ap.add_argument("--two-stems", choices=["vocals"],
+                    help="score vocals and accompaniment (karaoke) instead of the four stems")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "generalisation.json")
     args = ap.parse_args()
     from tfswa.pretrained import default_model_path
 
     models = args.model or [str(default_model_path())]
-    fns = systems(models, args.umx, tuple(args.wiener))
-    report: dict = {"models": models, "wiener": args.wiener, "machine": platform.machine(), "cpus": os.cpu_count(),
-                    "splits": {}}
+    stems = TWO_STEMS if args.two_stems else STEMS
+    fns = systems(models, args.umx, tuple(args.wiener), stems)
+    report: dict = {"models": models, "stems": list(stems), "wiener": args.wiener, "machine": platform.machine(),
+                    "cpus": os.cpu_count(), "splits": {}}
     if args.umx:  # each baseline's folder and training budget (its train.json), to set beside the models'
         report["umx"] = {umx_name(d): umx_training(d) for d in args.umx}
     with tempfile.TemporaryDirectory(prefix="tfswa-generalisation-") as tmp:
@@ -204,10 +228,10 @@ def main() -> None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)
             n = len(list_tracks(root, "test", str(args.tracks)))
             if split in VOICE_SPLITS:
-                voice, songs = voice_split(root, fns, n)
+                voice, songs = voice_split(root, fns, n, stems)
                 report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice, "per_song": songs}
             else:
-                scores = museval_split(root, fns, args.jobs, Path(tmp) / split, n)
+                scores = museval_split(root, fns, args.jobs, Path(tmp) / split, n, stems)
                 (sdr, songs), (whole, whole_songs) = scores["SDR"], scores["uSDR"]
                 report["splits"][split] = {"root": str(root), "tracks": n, "sdr": sdr, "per_song": songs,
                                            "usdr": whole, "per_song_usdr": whole_songs}
@@ -217,11 +241,11 @@ def main() -> None:
     print(f"wrote {args.json}")
 
 
-def paired(songs: dict[str, dict[str, dict[str, float]]], a: str, b: str) -> str:
+def paired(songs: dict[str, dict[str, dict[str, float]]], a: str, b: str, stems: tuple[str, ...] = STEMS) -> str:
     """One line: per stem, on how many songs system ``a`` beats ``b`` and the median of the per-song differences
     (a paired comparison: a median over 12 songs moves with a song or two, the per-song differences less)."""
     parts = []
-    for stem in STEMS:
+    for stem in stems:
         d = np.array([songs[a][t][stem] - songs[b][t][stem] for t in songs[a]])
         d = d[np.isfinite(d)]
         parts.append(f"{stem} {int((d > 0).sum())}/{d.size} ({np.median(d):+.2f} dB)" if d.size else f"{stem} -")
@@ -229,6 +253,7 @@ def paired(songs: dict[str, dict[str, dict[str, float]]], a: str, b: str) -> str
 
 
 def print_report(report: dict, names: list[str]) -> None:
+    stems = tuple(report.get("stems", STEMS))  # reports before --two-stems have the four
     for split in ("in-distribution", "held-out"):
         if split not in report["splits"]:
             continue
@@ -236,34 +261,35 @@ def print_report(report: dict, names: list[str]) -> None:
                                       ("usdr", "per_song_usdr", "uSDR (whole-song SDR, dB), median over songs")):
             if key in report["splits"][split]:
                 print_table(report["splits"][split], key, songs_key, f"{split} ({report['splits'][split]['tracks']} "
-                            f"songs): {label}", names)
+                            f"songs): {label}", names, stems)
     for split in (s for s in VOICE_SPLITS if s in report["splits"]):
         voice = report["splits"][split]["voice"]
         print(f"\n{split} ({report['splits'][split]['tracks']} songs): vocals SNR (dB) and the true voice's "
               "gain in each stem, medians")
-        print("| system | vocals SNR | " + " | ".join(f"voice in {s}" for s in STEMS) + " |")
-        print("|---|---:|" + "---:|" * len(STEMS))
+        print("| system | vocals SNR | " + " | ".join(f"voice in {s}" for s in stems) + " |")
+        print("|---|---:|" + "---:|" * len(stems))
         for name in names:
             v = voice[name]
-            print(f"| {name} | {v['vocals_snr_db']:.2f} | " + " | ".join(f"{v[f'voice_in_{s}']:.2f}" for s in STEMS)
+            print(f"| {name} | {v['vocals_snr_db']:.2f} | " + " | ".join(f"{v[f'voice_in_{s}']:.2f}" for s in stems)
                   + " |")
 
 
-def print_table(split: dict, key: str, songs_key: str, title: str, names: list[str]) -> None:
+def print_table(split: dict, key: str, songs_key: str, title: str, names: list[str],
+                stems: tuple[str, ...] = STEMS) -> None:
     """One metric of one split: the systems' medians, the models as a fraction of IRM2, the paired comparison."""
     sdr = split[key]
     print(f"\n{title}")
-    print("| system | " + " | ".join(STEMS) + " | mean |")
-    print("|---|" + "---:|" * (len(STEMS) + 1))
+    print("| system | " + " | ".join(stems) + " | mean |")
+    print("|---|" + "---:|" * (len(stems) + 1))
     for name in names:
-        row = [sdr[name][s] for s in STEMS]
+        row = [sdr[name][s] for s in stems]
         print(f"| {name} | " + " | ".join(f"{x:.2f}" for x in row) + f" | {np.nanmean(row):.2f} |")
-    oracle = [sdr["oracle IRM2"][s] for s in STEMS]
+    oracle = [sdr["oracle IRM2"][s] for s in stems]
     for name in names[: -2]:  # the models and baselines as a fraction of the oracle (the issue's targets)
-        ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(STEMS, oracle, strict=True)]
+        ratio = [sdr[name][s] / o if o > 0 else float("nan") for s, o in zip(stems, oracle, strict=True)]
         print(f"| {name} / IRM2 | " + " | ".join(f"{x:.0%}" for x in ratio) + " | |")
     if len(names) > 3 and songs_key in split:
-        print(paired(split[songs_key], names[0], names[1]))
+        print(paired(split[songs_key], names[0], names[1], stems))
 
 
 if __name__ == "__main__":

@@ -117,3 +117,30 @@ def test_systems_run_each_model_once_per_wiener_count():
     plain, filtered = fns["tfswa-default"](track, mixture, refs), fns["tfswa-default (wiener 1)"](track, mixture, refs)
     assert set(plain) == set(filtered) == set(module.STEMS)
     assert max(float(np.abs(plain[s] - filtered[s]).max()) for s in module.STEMS) > 1e-4
+
+
+def test_two_stems_mode_scores_vocals_and_accompaniment():
+    """``--two-stems vocals``: every system gives vocals and accompaniment; a 4-stem model's accompaniment is the
+    sum of its drums, bass and other, IRM2 is the oracle of that pair, the mixture stands for both."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("bench_gen", ROOT / "benchmarks" / "generalisation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    two, four = module.systems(["tfswa-default"], stems=module.TWO_STEMS), module.systems(["tfswa-default"])
+    rng = np.random.default_rng(1)
+    refs = {s: 0.1 * rng.standard_normal((2, 44100)).astype(np.float32) for s in module.STEMS}
+    mixture = sum(refs.values())
+    track = SimpleNamespace(sample_rate=44100)
+    for name in ("tfswa-default", "oracle IRM2", "mixture"):
+        assert set(two[name](track, mixture, refs)) == {"vocals", "accompaniment"}
+    est2, est4 = two["tfswa-default"](track, mixture, refs), four["tfswa-default"](track, mixture, refs)
+    np.testing.assert_allclose(est2["vocals"], est4["vocals"], atol=1e-5)
+    np.testing.assert_allclose(est2["accompaniment"], est4["drums"] + est4["bass"] + est4["other"], atol=1e-5)
+    oracle = two["oracle IRM2"](track, mixture, refs)  # the pair's masks sum to one: the stems give the mixture
+    np.testing.assert_allclose(oracle["vocals"] + oracle["accompaniment"], mixture, atol=1e-4)
+    assert module.as_stems({"vocals": 1.0, "no_vocals": 2.0}, module.TWO_STEMS) == {"vocals": 1.0,
+                                                                                       "accompaniment": 2.0}
