@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/umx_baseline.py train --root CORPUS --out DIR --steps N --batch B --segment S [--lr 1e-3]
         [--hidden 512] [--valid-fraction 0.02] [--seed 0] [--threads T] [--stats-tracks 100] [--config YAML]
+        [--checkpoint-every 200] [--minutes M] [--stop-at STEP]
     python benchmarks/umx_baseline.py speed --root CORPUS [--steps 5] [--batch 8] [--segment 2] [--threads T]
 
 The model is the library's own (``openunmix`` 1.3.0 from PyPI, installed with ``--no-deps``): one ``OpenUnmix``
@@ -21,6 +22,12 @@ sees. ``--config`` takes the ``data`` section (augmentations, layout, silence th
 YAML; without it the defaults of ``tfswa.training.config`` apply (those of ``configs/tfswa-default.yaml``).
 The audio budget, steps × batch × segment seconds, is printed and stored in ``train.json``.
 
+A long run is trained in pieces (as ``tfswa train`` runs are): every ``--checkpoint-every`` steps, on SIGTERM/SIGINT,
+after ``--minutes`` of training or at ``--stop-at`` the state (models, Adam, the torch RNG, the loss history, the
+training time so far) goes to ``OUT/checkpoint.pt``; the same command resumes from it — bit-exactly: the examples
+of step ``s`` depend on the seed and ``s`` only. ``umx.pt`` and ``train.json`` are written when the run reaches
+``--steps``; ``wall_seconds`` is the training time of all pieces together (the machine-hours of the budget).
+
 ``openunmix`` imports torchaudio at module level but the parts used here (model, torch STFT filterbank, Wiener
 filter) never call it: a stand-in module takes its place during the import only.
 """
@@ -32,6 +39,7 @@ import dataclasses
 import importlib.util
 import io
 import json
+import signal
 import sys
 import time
 import types
@@ -183,13 +191,17 @@ class UmxTraining:
         return {k: float(v.detach()) for k, v in losses.items()}
 
 
-def batches(dataset, batch: int, steps: int):
-    """``tfswa train``'s batches: step ``s`` holds the examples ``[s·batch, (s+1)·batch)`` of the dataset."""
+def batches(dataset, batch: int, steps: int, start: int = 0):
+    """``tfswa train``'s batches of steps ``start … steps - 1``: step ``s`` holds the examples
+    ``[s·batch, (s+1)·batch)`` of the dataset."""
     from torch.utils.data import DataLoader
 
     from tfswa.data.dataset import StepSampler
 
-    return DataLoader(dataset, batch_sampler=StepSampler(batch, 1, 0, steps), num_workers=0)
+    # its own generator: the loader's seed draw must not move the global RNG (LSTM dropout) — a resumed run
+    # creates one more loader than a straight one
+    return DataLoader(dataset, batch_sampler=StepSampler(batch, 1, start, steps), num_workers=0,
+                      generator=torch.Generator().manual_seed(0))
 
 
 def set_threads(threads: int) -> int:
@@ -198,47 +210,130 @@ def set_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
-def train(args: argparse.Namespace) -> dict:
+CHECKPOINT = "checkpoint.pt"
+RUN_KEYS = ("steps", "batch", "segment", "hidden", "valid_fraction", "seed", "lr", "stats_tracks", "config")
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """What a checkpoint must share with the command that resumes it."""
+    return {"root": str(Path(args.root).resolve()), **{k: getattr(args, k) for k in RUN_KEYS}}
+
+
+def load_checkpoint(out: Path, settings: dict) -> dict | None:
+    """The run state in ``out/checkpoint.pt`` (None when there is none); a run with other settings is refused."""
+    path = out / CHECKPOINT
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    differ = [k for k in settings if state["settings"].get(k) != settings[k]]
+    if differ:
+        raise SystemExit(f"error: {path} is a run with other settings ({', '.join(differ)}): resume it with its own "
+                         "settings or train into another --out")
+    return state
+
+
+def save_checkpoint(out: Path, state: dict) -> None:
+    from tfswa.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(out / CHECKPOINT, buffer.getvalue())
+
+
+class Interrupted:
+    """SIGTERM and SIGINT set a flag the loop checks after each step (so a checkpoint ends the piece)."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def __enter__(self) -> Interrupted:
+        self.old = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def handle(self, signum, frame) -> None:
+        self.flag = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+
+
+def train(args: argparse.Namespace) -> dict | None:
+    """Train (or resume) the run; the report once it has reached ``--steps``, else None (paused)."""
     threads = set_threads(args.threads)
     torch.manual_seed(args.seed)
     data = training_data(args.root, args.segment, args.seed, args.valid_fraction, args.config)
     hp = hyper_parameters(data.rate, args.hidden)
     budget = args.steps * args.batch * data.segment / data.rate
+    out = Path(args.out)
+    settings = run_settings(args)
+    state = load_checkpoint(out, settings)
     print(f"open-unmix (umxhq shape, hidden {hp['hidden_size']}) on {len(data.train)} training tracks of "
           f"{args.root} ({len(data.valid)} held for validation, valid_fraction {data.data.valid_fraction}); "
-          f"{args.steps} steps x batch {args.batch} x {args.segment:g} s = {budget:g} s of audio; {threads} thread(s)",
-          flush=True)
-    start = time.perf_counter()
-    mean, scale = statistics(data.train, encoder(hp), args.stats_tracks)
-    stats_seconds = time.perf_counter() - start
-    models = build_models(hp, mean, scale)
-    trainer = UmxTraining(hp, models, args.lr)
+          f"{args.steps} steps x batch {args.batch} x {args.segment:g} s = {budget:g} s of audio; {threads} thread(s)"
+          + (f"; resuming at step {state['step']}" if state else ""), flush=True)
+    if state is None:
+        start = time.perf_counter()
+        mean, scale = statistics(data.train, encoder(hp), args.stats_tracks)
+        state = {"settings": settings, "step": 0, "wall": 0.0, "statistics_seconds": time.perf_counter() - start,
+                 "pieces": 0, "history": [], "window": {t: [] for t in TARGETS}, "final": None,
+                 "mean": mean, "scale": scale}
+        models = build_models(hp, mean, scale)
+        trainer = UmxTraining(hp, models, args.lr)
+    else:
+        models = build_models(hp, state["mean"], state["scale"])
+        for name, model in models.items():
+            model.load_state_dict(state["models"][name])
+        trainer = UmxTraining(hp, models, args.lr)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+    state["pieces"] += 1
     every = max(1, round(args.steps / 10))
-    window: dict[str, list[float]] = {t: [] for t in TARGETS}
-    history = []
-    start = time.perf_counter()
-    for step, (sources, mixture, _) in enumerate(batches(data.dataset, args.batch, args.steps), start=1):
-        for name, value in trainer.step(sources, mixture).items():
-            window[name].append(value)
-        if step % every == 0 or step == args.steps:
-            elapsed = time.perf_counter() - start
-            means = {t: float(np.mean(v)) for t, v in window.items()}
-            history.append({"step": step, "loss": means})
-            print(f"step {step}/{args.steps} ({100 * step / args.steps:.0f} %) mse "
-                  + " ".join(f"{t} {v:.4g}" for t, v in means.items())
-                  + f" | {step / elapsed:.3f} steps/s, {elapsed:.0f} s", flush=True)
-            final = means
-            window = {t: [] for t in TARGETS}
-    wall = time.perf_counter() - start
-    out = Path(args.out)
+    window, history = state["window"], state["history"]
+    first, wall0 = state["step"], state["wall"]
+    stop_at = min(args.steps, args.stop_at or args.steps)
+    deadline = time.perf_counter() + 60 * args.minutes if args.minutes else float("inf")
+
+    def checkpoint(step: int) -> None:
+        state.update(step=step, wall=wall0 + time.perf_counter() - start, window=window,
+                     models={t: m.state_dict() for t, m in models.items()},
+                     optimizer=trainer.optimizer.state_dict(), torch_rng=torch.get_rng_state())
+        save_checkpoint(out, state)
+
     out.mkdir(parents=True, exist_ok=True)
+    step = first
+    start = time.perf_counter()
+    with Interrupted() as interrupted:
+        loader = batches(data.dataset, args.batch, stop_at, first)
+        for step, (sources, mixture, _) in enumerate(loader, start=first + 1):
+            for name, value in trainer.step(sources, mixture).items():
+                window[name].append(value)
+            if step % every == 0 or step == args.steps:
+                elapsed = wall0 + time.perf_counter() - start
+                means = {t: float(np.mean(v)) for t, v in window.items()}
+                history.append({"step": step, "loss": means})
+                print(f"step {step}/{args.steps} ({100 * step / args.steps:.0f} %) mse "
+                      + " ".join(f"{t} {v:.4g}" for t, v in means.items())
+                      + f" | {(step - first) / (time.perf_counter() - start):.3f} steps/s, {elapsed:.0f} s", flush=True)
+                state["final"] = means
+                window = {t: [] for t in TARGETS}
+            if interrupted.flag or time.perf_counter() >= deadline:
+                break
+            if step % args.checkpoint_every == 0 and step < stop_at:
+                checkpoint(step)
+    checkpoint(step)
+    if step < args.steps:
+        print(f"paused at step {step}/{args.steps} ({state['wall']:.0f} s of training so far): {out / CHECKPOINT}; "
+              "the same command resumes", flush=True)
+        return None
+    wall = state["wall"]
     save(out / "umx.pt", hp, models)
     report = {
         "corpus": str(Path(args.root).resolve()), "steps": args.steps, "batch": args.batch,
         "segment_seconds": args.segment, "segment_samples": data.segment, "examples": args.steps * args.batch,
-        "audio_seconds": budget, "wall_seconds": wall, "statistics_seconds": stats_seconds,
-        "steps_per_second": args.steps / wall, "threads": threads,
-        "final_train_loss": final, "final_train_loss_steps": every, "loss_history": history,
+        "audio_seconds": budget, "wall_seconds": wall, "statistics_seconds": state["statistics_seconds"],
+        "steps_per_second": args.steps / wall, "threads": threads, "pieces": state["pieces"],
+        "final_train_loss": state["final"], "final_train_loss_steps": every, "loss_history": history,
         "lr": args.lr, "weight_decay": WEIGHT_DECAY, "seed": args.seed, "hparams": hp,
         "train_tracks": len(data.train), "valid_tracks": len(data.valid),
         "valid_fraction": data.data.valid_fraction, "statistics_tracks": min(args.stats_tracks, len(data.train)),
@@ -359,9 +454,15 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--stats-tracks", type=int, default=100,
                            help="training tracks (evenly spaced) for the input mean and scale")
             p.add_argument("--config", help="a tfswa train YAML whose data section (augmentations, layout) to use")
+            p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+            p.add_argument("--minutes", type=float, default=0.0,
+                           help="pause (checkpoint and exit) after this many minutes of training (0: no limit)")
+            p.add_argument("--stop-at", type=int, default=0, help="pause at this step (0: run to --steps)")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.segment <= 0:
         raise SystemExit("error: --steps and --batch must be >= 1 and --segment > 0")
+    if args.command == "train" and (args.checkpoint_every < 1 or args.minutes < 0 or args.stop_at < 0):
+        raise SystemExit("error: --checkpoint-every must be >= 1, --minutes and --stop-at >= 0")
     import_openunmix()  # fail early, before the data are read
     if args.command == "train":
         train(args)

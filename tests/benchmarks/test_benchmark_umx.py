@@ -61,6 +61,34 @@ def test_umx_baseline_trains_and_is_scored(tmp_path_factory, tmp_path):
     assert set(voice) == {"vocals_snr_db", *(f"voice_in_{s}" for s in STEMS)}
 
 
+def test_umx_baseline_resumes_bit_exactly(tmp_path_factory, tmp_path):
+    """A run paused at step 2 (--stop-at) and resumed by the same command ends with the very weights of a run
+    trained straight to step 4; a checkpoint of other settings is refused in one line."""
+    import torch
+
+    corpus = synth_corpus(tmp_path_factory, "umx-syn", 3, 1, seconds=3.0, seed=5)
+    script = str(ROOT / "benchmarks" / "umx_baseline.py")
+    common = ["train", "--root", str(corpus), "--steps", "4", "--batch", "2", "--segment", "1", "--hidden", "16",
+              "--threads", "1", "--checkpoint-every", "1"]
+    run(script, *common, "--out", str(tmp_path / "straight"))
+    paused = run(script, *common, "--out", str(tmp_path / "pieces"), "--stop-at", "2")
+    assert "paused at step 2/4" in paused.stdout and not (tmp_path / "pieces" / "umx.pt").exists()
+    resumed = run(script, *common, "--out", str(tmp_path / "pieces"))
+    assert "resuming at step 2" in resumed.stdout
+    a, b = (torch.load(tmp_path / d / "umx.pt", weights_only=True)["state_dicts"] for d in ("straight", "pieces"))
+    for stem in STEMS:
+        assert a[stem].keys() == b[stem].keys()
+        assert all(torch.equal(a[stem][k], b[stem][k]) for k in a[stem]), stem
+    train = json.loads((tmp_path / "pieces" / "train.json").read_text())
+    assert train["pieces"] == 2 and train["steps"] == 4 and train["wall_seconds"] > 0
+    other = subprocess.run([sys.executable, script, *common, "--lr", "0.01", "--out", str(tmp_path / "pieces")],
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0
+    assert other.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'pieces' / 'checkpoint.pt'} is a run with other settings (lr): resume it with its own "
+        "settings or train into another --out"]
+
+
 def test_umx_baseline_errors(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "train", "--root",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1", "--batch", "1",
