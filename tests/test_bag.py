@@ -135,3 +135,27 @@ def test_a_bag_is_not_exported_as_one_graph(bag_dir: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "member by member" in err[0]
     assert not (tmp_path / "exp").exists()
+
+
+def test_two_stems_vocals_picks_the_bundled_specialist(tmp_path: Path, monkeypatch, capsys):
+    """Without -m, ``--two-stems vocals`` separates with the bundled karaoke model (``SPECIALISTS``), any other
+    separation with the default; ``tfswa models`` marks each one's role."""
+    import tfswa.pretrained as pretrained
+
+    shelf = tmp_path / "pretrained"
+    save_model(_trained("tfswa-resunet-tiny", FOUR, 1), shelf / pretrained.DEFAULT)
+    save_model(_trained("tfswa-resunet-tiny", ("vocals", "accompaniment"), 2), shelf / pretrained.SPECIALISTS["vocals"])
+    monkeypatch.setattr(pretrained, "HERE", shelf)
+    assert pretrained.default_model_path("vocals") == shelf / "tfswa-vocals"
+    assert pretrained.default_model_path() == pretrained.default_model_path("drums") == shelf / "tfswa-default"
+    song = tmp_path / "song.wav"
+    sf.write(song, _mixture(2.0).T, 44100)
+    assert main(["separate", str(song), "-o", str(tmp_path / "out"), "-q", "--two-stems", "vocals"]) == 0
+    assert main(["separate", str(song), "-o", str(tmp_path / "out"), "-q"]) == 0
+    out = tmp_path / "out"
+    assert sorted(p.stem for p in (out / "tfswa-vocals" / "song").glob("*.wav")) == ["no_vocals", "vocals"]
+    assert sorted(p.stem for p in (out / "tfswa-default" / "song").glob("*.wav")) == sorted(FOUR)
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    roles = {m["name"]: m["role"] for m in json.loads(capsys.readouterr().out)["bundled"]}
+    assert roles == {"tfswa-default": "default", "tfswa-vocals": "--two-stems vocals"}
