@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from tfswa.stems import FOUR_STEMS, check_stem_names
+from tfswa.stems import FOUR_STEMS, check_stem_names, complemented
 
 T = TypeVar("T")
 
@@ -98,6 +98,7 @@ class TFSWAResUNetConfig:
     """
 
     sources: tuple[str, ...] = ("vocals",)
+    head_sources: tuple[str, ...] = ()
     audio_channels: int = 2
     num_bands: int = 4
     n_bins_kept: int = 1024
@@ -118,8 +119,31 @@ class TFSWAResUNetConfig:
     def output_kind(self) -> OutputKind:
         return self.output
 
+    @property
+    def head_stems(self) -> tuple[str, ...]:
+        """The stems the output layer predicts: ``head_sources``, or ``sources`` when that is empty."""
+        return self.head_sources or self.sources
+
+    @property
+    def fold(self) -> tuple[tuple[int, ...], ...] | None:
+        """Per source, the head stems summed into it (None when the head predicts ``sources`` as they are).
+
+        A source that is a head stem is itself; a complement (``accompaniment``, ``no_drums``) is the sum of
+        the head stems but the one it leaves out: a head for vocals, drums, bass, other gives vocals and
+        accompaniment = drums + bass + other exactly as the 4-stem model would.
+        """
+        if not self.head_sources or self.head_sources == self.sources:
+            return None
+        head = self.head_sources
+        return tuple((head.index(s),) if s in head else
+                     tuple(i for i, h in enumerate(head) if h != complemented(s)) for s in self.sources)
+
     def __post_init__(self) -> None:
         check_fields(self)
+        for s in self.sources if self.head_sources else ():
+            _check(s in self.head_sources or complemented(s) in self.head_sources,
+                   f"source {s} is neither a head source nor the complement of one "
+                   f"({', '.join(self.head_sources)})")
         _check(self.output in ("magnitude", "mask"), "output must be magnitude or mask")
         _check(self.n_bins_kept % self.num_bands == 0, "n_bins_kept must be divisible by num_bands")
         _check(self.n_bins_kept <= self.stft.n_bins, "n_bins_kept cannot exceed the STFT's bins")
@@ -165,10 +189,12 @@ def check_fields(config: Any) -> None:
     hints = _hints(type(config))
     for f in dataclasses.fields(config):
         name, value, hint = f.name, getattr(config, f.name), hints[f.name]
-        if name == "sources":
-            _check(isinstance(value, tuple) and 1 <= len(value) <= MAX_SOURCES,
-                   f"sources must be a list of 1 to {MAX_SOURCES} stem names")
-            check_stem_names(value, "source")
+        if name in ("sources", "head_sources"):
+            low = 1 if name == "sources" else 0
+            _check(isinstance(value, tuple) and low <= len(value) <= MAX_SOURCES,
+                   f"{name} must be a list of {low} to {MAX_SOURCES} stem names")
+            if value:
+                check_stem_names(value, "source" if name == "sources" else "head source")
             continue
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if dataclasses.is_dataclass(hint):

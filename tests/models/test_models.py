@@ -118,6 +118,28 @@ def test_resunet_mask_output_is_a_bounded_mask_the_pipeline_multiplies():
         create_model("tfswa-resunet-tiny", output="logits")
 
 
+def test_resunet_head_sources_fold_complements_from_the_head_stems():
+    """``head_sources``: the output layer predicts 4 stems; ``accompaniment`` / ``no_bass`` are exact sums of the
+    head stems but one, plain stems are themselves; the folded model has the 4-stem model's tensors."""
+    four = create_model("tfswa-resunet-tiny", ("vocals", "drums", "bass", "other")).eval()
+    head = ("vocals", "drums", "bass", "other")
+    folded = create_model("tfswa-resunet-tiny", ("bass", "no_bass", "accompaniment"), head_sources=head).eval()
+    folded.load_state_dict(four.state_dict(), strict=True)
+    assert folded.config.fold == ((2,), (0, 1, 3), (1, 2, 3))
+    assert from_dict(type(folded.config), to_dict(folded.config)) == folded.config
+    with torch.no_grad():
+        x = _input(four, 40)
+        y4, y = four(x), folded(x)
+    torch.testing.assert_close(y[:, 0], y4[:, 2], rtol=0, atol=0)
+    torch.testing.assert_close(y[:, 1], y4[:, [0, 1, 3]].sum(1))
+    torch.testing.assert_close(y[:, 2], y4[:, 1:].sum(1))
+    assert create_model("tfswa-resunet-tiny", head, head_sources=head).config.fold is None
+    with pytest.raises(ValueError, match="neither a head source"):
+        create_model("tfswa-resunet-tiny", ("vocals", "piano"), head_sources=head)
+    with pytest.raises(ValueError, match="head source 'vocals' is given twice"):
+        create_model("tfswa-resunet-tiny", ("vocals",), head_sources=("vocals", "vocals"))
+
+
 def test_resunet_presets_grow_in_size():
     """small < medium < base (the sizes of the recipe study), all 4-stem with the same STFT."""
     with torch.device("meta"):

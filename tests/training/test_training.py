@@ -510,6 +510,42 @@ def test_init_partial_starts_other_stems_from_a_trained_trunk(corpus: Path, tmp_
         Trainer(load_config(None, [*common, "model.overrides.channels=[8,12,16,24,40]"]), tmp_path / "r3")
 
 
+def test_a_folded_head_starts_as_the_four_stem_models_two_stem_output(corpus: Path, tmp_path: Path):
+    """``model.overrides.head_sources``: a vocals / accompaniment run whose output layer still predicts the 4 stems
+    takes every tensor of a 4-stem model (no init_partial) and, before any step, gives exactly that model's vocals
+    and drums + bass + other; a head for other stems is refused in one line."""
+    from tfswa.checkpoint import save_model
+    from tfswa.training.trainer import InitError, Trainer
+
+    source = create_model("tfswa-resunet-tiny", STEMS)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01)
+    save_model(source, tmp_path / "src")
+    common = [*_common(corpus, tmp_path / "run"), "model.preset=tfswa-resunet-tiny", "trainer.precision=fp32",
+              f"model.init_from={tmp_path / 'src'}", "model.sources=[vocals,accompaniment]",
+              "model.overrides.head_sources=[vocals,drums,bass,other]"]
+    lines: list[str] = []
+    trainer = Trainer(load_config(None, common), tmp_path / "run", log=lines.append)
+    try:
+        assert trainer.sources == ("vocals", "accompaniment")
+        assert any(line.startswith("initialised from") for line in lines)  # every tensor, nothing fresh
+        source.eval()
+        folded = trainer.model.eval()
+        mag = torch.rand(2, 2, 64, folded.config.stft.n_bins)
+        with torch.no_grad():
+            four, two = source(mag), folded(mag)
+        assert two.shape[1] == 2
+        torch.testing.assert_close(two[:, 0], four[:, 0], rtol=0, atol=0)
+        torch.testing.assert_close(two[:, 1], four[:, 1:].sum(1), rtol=1e-6, atol=1e-6)
+        trainer.fit(stop_at=2)  # it trains: the loss asks for vocals and accompaniment
+        assert trainer.step == 2
+    finally:
+        trainer.close()
+    with pytest.raises(InitError, match="for vocals, drums, bass, other"):
+        Trainer(load_config(None, [*common[:-1], "model.overrides.head_sources=[vocals,piano]"]), tmp_path / "r2")
+
+
 def test_budget_plans_steps_from_speed():
     from tfswa.training.budget import plan_steps, with_steps
 

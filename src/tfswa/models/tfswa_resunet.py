@@ -18,7 +18,8 @@ class TFSWAResUNet(SpectrogramCore):
     """Mixture magnitude ``(B, C, T, F)`` → source magnitudes (or masks) ``(B, S, C, T, F)``, any T.
 
     The first ``n_bins_kept`` bins are split into K sub-bands stacked as channels; frames are zero-padded to
-    a multiple of ``2**levels`` and cropped back; the dropped top bins are returned as zeros.
+    a multiple of ``2**levels`` and cropped back; the dropped top bins are returned as zeros. With
+    ``head_sources`` the output layer predicts those H stems and complements are summed from them (S ≤ H).
     """
 
     architecture = "tfswa-resunet"
@@ -37,7 +38,7 @@ class TFSWAResUNet(SpectrogramCore):
                                   cfg.mlp_ratio)
             for _ in range(cfg.bottleneck_modules)
         ])
-        out_widths = (in_ch * len(cfg.sources), *cfg.channels[:-1])
+        out_widths = (in_ch * len(cfg.head_stems), *cfg.channels[:-1])
         self.decoder = nn.ModuleList([
             ConvBlock(2 * cfg.channels[i], out_widths[i], cfg.res_modules) for i in reversed(range(levels))
         ])
@@ -81,11 +82,14 @@ class TFSWAResUNet(SpectrogramCore):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = self._run(block, torch.cat([x, skip], dim=1))
 
-        # head: (B, S·C·K, Tp, F'/K) → (B, S, C, T, F)
-        x = crop(x, 2, t).reshape(b * len(cfg.sources), c * cfg.num_bands, t, -1)
-        x = merge_bands(x, cfg.num_bands).view(b, len(cfg.sources), c, t, cfg.n_bins_kept)
+        # head: (B, H·C·K, Tp, F'/K) → (B, H, C, T, F), H head stems
+        heads = len(cfg.head_stems)
+        x = crop(x, 2, t).reshape(b * heads, c * cfg.num_bands, t, -1)
+        x = merge_bands(x, cfg.num_bands).view(b, heads, c, t, cfg.n_bins_kept)
         if cfg.output == "mask":
             x = torch.sigmoid(x)
         else:
             x = F.relu(x) if cfg.output_activation == "relu" else F.softplus(x)
+        if cfg.fold is not None:  # (B, H, C, T, F) → (B, S, C, T, F): complements are sums of head stems
+            x = torch.stack([x[:, list(group)].sum(1) for group in cfg.fold], 1)
         return F.pad(x, (0, f - cfg.n_bins_kept))

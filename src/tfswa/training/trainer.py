@@ -178,7 +178,9 @@ class Trainer:
         """Start from the weights of a model directory or bundled model (weights only: a fresh optimizer,
         schedule and step count). Refuses, in one line, a model of another architecture, stems or shape; with
         ``model.init_partial`` a model of the same architecture for other stems (or with another output layer)
-        gives every tensor of the same name and shape, and the others (the output layer) start fresh."""
+        gives every tensor of the same name and shape, and the others (the output layer) start fresh. A model whose
+        output layer predicts the source's stems (``model.head_sources``) and folds them into its own (vocals and
+        accompaniment from a 4-stem head) takes every tensor: it starts as the source model's own 2-stem output."""
         from tfswa.checkpoint import load_model, model_path
 
         partial = self.cfg.model.init_partial
@@ -189,7 +191,8 @@ class Trainer:
             source = load_model(path, backend="torch")
         except Exception as exc:  # CheckpointError, BackendError (an exported model), a broken config
             raise InitError(f"model.init_from: {path}: {first_line(exc)}") from None
-        if source.architecture != self.model.architecture or (source.sources != self.model.sources and not partial):
+        heads = [getattr(m.config, "head_stems", m.sources) for m in (source, self.model)]
+        if source.architecture != self.model.architecture or (heads[0] != heads[1] and not partial):
             hint = "" if source.architecture != self.model.architecture else " (model.init_partial=true loads the rest)"
             raise InitError(f"model.init_from: {path} is a {source.architecture} for {', '.join(source.sources)}; "
                             f"this run trains a {self.model.architecture} for {', '.join(self.model.sources)}{hint}")
