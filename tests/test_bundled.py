@@ -200,6 +200,30 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
         assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
 
 
+def test_bundled_karaoke_specialist_is_the_folded_default_network_and_separates_unseen_songs() -> None:
+    """``--two-stems vocals`` without a model resolves to the bundled ``tfswa-vocals``: the default's network
+    (4-stem head folded to vocals / accompaniment), fine-tuned, fp16 on disk; on unseen songs both of its stems
+    beat the mixture by a wide margin."""
+    from tfswa.synth.corpus import SynthOptions, render_track
+
+    path = default_model_path("vocals")
+    assert path is not None and path.name == "tfswa-vocals" and (path / "MODEL_CARD.md").is_file()
+    cfg = read_config(path)
+    assert cfg["sources"] == ["vocals", "accompaniment"] and cfg["model"]["head_sources"] == STEMS
+    assert cfg["preset"] == read_config(default_model_path())["preset"] and cfg["training_steps"] > 0
+    state = load_file(str(path / "model.safetensors"))
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    sep = Separator(load_model(path))
+    for index in range(2):
+        audio, _ = render_track("test", index, SynthOptions(seconds=12.0, seed=424242))
+        mixture = audio["mixture"].T
+        est = sep.separate(mixture, 44100)
+        refs = {"vocals": audio["vocals"].T, "accompaniment": mixture - audio["vocals"].T}
+        for stem, ref in refs.items():
+            score, base = usdr(ref, est[stem].numpy()), usdr(ref, mixture)
+            assert not np.isfinite(score) or score - base > 3.0, (stem, index, score, base)
+
+
 @pytest.mark.slow
 @pytest.mark.precision
 def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32() -> None:
