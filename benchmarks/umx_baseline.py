@@ -4,6 +4,7 @@ Usage:
     python benchmarks/umx_baseline.py train --root CORPUS --out DIR --steps N --batch B --segment S [--lr 1e-3]
         [--hidden 512] [--valid-fraction 0.02] [--seed 0] [--threads T] [--stats-tracks 100] [--config YAML]
         [--checkpoint-every 200] [--minutes M] [--stop-at STEP]
+    python benchmarks/umx_baseline.py snapshot --out RUN --to DIR
     python benchmarks/umx_baseline.py speed --root CORPUS [--steps 5] [--batch 8] [--segment 2] [--threads T]
 
 The model is the library's own (``openunmix`` 1.3.0 from PyPI, installed with ``--no-deps``): one ``OpenUnmix``
@@ -27,6 +28,8 @@ after ``--minutes`` of training or at ``--stop-at`` the state (models, Adam, the
 training time so far) goes to ``OUT/checkpoint.pt``; the same command resumes from it — bit-exactly: the examples
 of step ``s`` depend on the seed and ``s`` only. ``umx.pt`` and ``train.json`` are written when the run reaches
 ``--steps``; ``wall_seconds`` is the training time of all pieces together (the machine-hours of the budget).
+``snapshot`` writes the last checkpoint's models as ``umx.pt`` + ``train.json`` into another folder (``steps`` the
+checkpoint's, ``of_steps`` the run's), so a long run is scored part of the way while it continues.
 
 ``openunmix`` imports torchaudio at module level but the parts used here (model, torch STFT filterbank, Wiener
 filter) never call it: a stand-in module takes its place during the import only.
@@ -326,24 +329,59 @@ def train(args: argparse.Namespace) -> dict | None:
         print(f"paused at step {step}/{args.steps} ({state['wall']:.0f} s of training so far): {out / CHECKPOINT}; "
               "the same command resumes", flush=True)
         return None
-    wall = state["wall"]
     save(out / "umx.pt", hp, models)
-    report = {
-        "corpus": str(Path(args.root).resolve()), "steps": args.steps, "batch": args.batch,
-        "segment_seconds": args.segment, "segment_samples": data.segment, "examples": args.steps * args.batch,
-        "audio_seconds": budget, "wall_seconds": wall, "statistics_seconds": state["statistics_seconds"],
-        "steps_per_second": args.steps / wall, "threads": threads, "pieces": state["pieces"],
-        "final_train_loss": state["final"], "final_train_loss_steps": every, "loss_history": history,
-        "lr": args.lr, "weight_decay": WEIGHT_DECAY, "seed": args.seed, "hparams": hp,
+    report = run_report(settings, state, hp, data, step) | {"threads": threads}
+    write_report(out, report)
+    print(f"wrote {out / 'umx.pt'} and {out / 'train.json'} ({state['wall']:.0f} s of training)")
+    return report
+
+
+def run_report(settings: dict, state: dict, hp: dict, data: SimpleNamespace, step: int) -> dict:
+    """``train.json`` of a run at ``step``: its end, or a snapshot of a paused run (``steps`` < ``of_steps``)."""
+    audio = step * settings["batch"] * data.segment / data.rate
+    return {
+        "corpus": settings["root"], "steps": step, "of_steps": settings["steps"], "batch": settings["batch"],
+        "segment_seconds": settings["segment"], "segment_samples": data.segment,
+        "examples": step * settings["batch"], "audio_seconds": audio, "wall_seconds": state["wall"],
+        "statistics_seconds": state["statistics_seconds"], "steps_per_second": step / state["wall"],
+        "pieces": state["pieces"], "final_train_loss": state["final"],
+        "final_train_loss_steps": max(1, round(settings["steps"] / 10)), "loss_history": state["history"],
+        "lr": settings["lr"], "weight_decay": WEIGHT_DECAY, "seed": settings["seed"], "hparams": hp,
         "train_tracks": len(data.train), "valid_tracks": len(data.valid),
-        "valid_fraction": data.data.valid_fraction, "statistics_tracks": min(args.stats_tracks, len(data.train)),
-        "augment": dataclasses.asdict(data.data.augment), "config": args.config,
+        "valid_fraction": data.data.valid_fraction,
+        "statistics_tracks": min(settings["stats_tracks"], len(data.train)),
+        "augment": dataclasses.asdict(data.data.augment), "config": settings["config"],
         "openunmix": _version("openunmix"), "torch": torch.__version__,
     }
+
+
+def write_report(out: Path, report: dict) -> None:
     from tfswa.atomic import atomic_write_text
 
     atomic_write_text(out / "train.json", json.dumps(report, indent=1) + "\n")
-    print(f"wrote {out / 'umx.pt'} and {out / 'train.json'} ({wall:.0f} s of training)")
+
+
+def snapshot(args: argparse.Namespace) -> dict:
+    """The models of a run's last checkpoint (paused or not) as a finished run's ``umx.pt`` + ``train.json`` in
+    ``--to``, for scoring a long run part of the way (``generalisation.py --umx TO``); the run is not touched."""
+    path = Path(args.out) / CHECKPOINT
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: no such file (a run of benchmarks/umx_baseline.py train writes one)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    settings = state["settings"]
+    data = training_data(settings["root"], settings["segment"], settings["seed"], settings["valid_fraction"],
+                         settings["config"])
+    hp = hyper_parameters(data.rate, settings["hidden"])
+    models = build_models(hp, state["mean"], state["scale"])
+    for name, model in models.items():
+        model.load_state_dict(state["models"][name])
+    to = Path(args.to)
+    to.mkdir(parents=True, exist_ok=True)
+    save(to / "umx.pt", hp, models)
+    report = run_report(settings, state, hp, data, state["step"]) | {"snapshot_of": str(Path(args.out).resolve())}
+    write_report(to, report)
+    print(f"wrote {to / 'umx.pt'} and {to / 'train.json'}: step {state['step']}/{settings['steps']} of "
+          f"{args.out} ({state['wall']:.0f} s of training)")
     return report
 
 
@@ -458,7 +496,14 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--minutes", type=float, default=0.0,
                            help="pause (checkpoint and exit) after this many minutes of training (0: no limit)")
             p.add_argument("--stop-at", type=int, default=0, help="pause at this step (0: run to --steps)")
+    p = sub.add_parser("snapshot", help="write a paused run's models as umx.pt + train.json into another folder")
+    p.add_argument("--out", required=True, type=Path, help="the run's folder (its checkpoint.pt)")
+    p.add_argument("--to", required=True, type=Path, help="folder for umx.pt and train.json")
     args = ap.parse_args(argv)
+    if args.command == "snapshot":
+        import_openunmix()
+        snapshot(args)
+        return
     if args.steps < 1 or args.batch < 1 or args.segment <= 0:
         raise SystemExit("error: --steps and --batch must be >= 1 and --segment > 0")
     if args.command == "train" and (args.checkpoint_every < 1 or args.minutes < 0 or args.stop_at < 0):

@@ -73,6 +73,15 @@ def test_umx_baseline_resumes_bit_exactly(tmp_path_factory, tmp_path):
     run(script, *common, "--out", str(tmp_path / "straight"))
     paused = run(script, *common, "--out", str(tmp_path / "pieces"), "--stop-at", "2")
     assert "paused at step 2/4" in paused.stdout and not (tmp_path / "pieces" / "umx.pt").exists()
+    snap = run(script, "snapshot", "--out", str(tmp_path / "pieces"), "--to", str(tmp_path / "at2"))
+    assert "step 2/4" in snap.stdout and not (tmp_path / "pieces" / "umx.pt").exists()
+    at2 = json.loads((tmp_path / "at2" / "train.json").read_text())
+    assert (at2["steps"], at2["of_steps"], at2["batch"]) == (2, 4, 2) and at2["audio_seconds"] == pytest.approx(4.0)
+    assert at2["snapshot_of"] == str((tmp_path / "pieces").resolve()) and at2["wall_seconds"] > 0
+    paused_models = torch.load(tmp_path / "pieces" / "checkpoint.pt", weights_only=False)["models"]
+    snapped = torch.load(tmp_path / "at2" / "umx.pt", weights_only=True)["state_dicts"]
+    for stem in STEMS:
+        assert all(torch.equal(paused_models[stem][k], snapped[stem][k]) for k in snapped[stem]), stem
     resumed = run(script, *common, "--out", str(tmp_path / "pieces"))
     assert "resuming at step 2" in resumed.stdout
     a, b = (torch.load(tmp_path / d / "umx.pt", weights_only=True)["state_dicts"] for d in ("straight", "pieces"))
@@ -90,6 +99,13 @@ def test_umx_baseline_resumes_bit_exactly(tmp_path_factory, tmp_path):
 
 
 def test_umx_baseline_errors(tmp_path):
+    snap = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "snapshot", "--out",
+                           str(tmp_path / "none"), "--to", str(tmp_path / "s")], capture_output=True, text=True,
+                          timeout=120)
+    assert snap.returncode != 0 and not (tmp_path / "s").exists()
+    assert snap.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'none' / 'checkpoint.pt'}: no such file (a run of benchmarks/umx_baseline.py train "
+        "writes one)"]
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "train", "--root",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1", "--batch", "1",
                            "--segment", "1"], capture_output=True, text=True, timeout=120)
