@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/umx_baseline.py train --root CORPUS --out DIR --steps N --batch B --segment S [--lr 1e-3]
         [--hidden 512] [--valid-fraction 0.02] [--seed 0] [--threads T] [--stats-tracks 100] [--config YAML]
-        [--checkpoint-every 200] [--minutes M] [--stop-at STEP]
+        [--checkpoint-every 200] [--minutes M] [--stop-at STEP] [--device cpu]
     python benchmarks/umx_baseline.py snapshot --out RUN --to DIR
     python benchmarks/umx_baseline.py speed --root CORPUS [--steps 5] [--batch 8] [--segment 2] [--threads T]
 
@@ -28,6 +28,9 @@ after ``--minutes`` of training or at ``--stop-at`` the state (models, Adam, the
 training time so far) goes to ``OUT/checkpoint.pt``; the same command resumes from it — bit-exactly: the examples
 of step ``s`` depend on the seed and ``s`` only. ``umx.pt`` and ``train.json`` are written when the run reaches
 ``--steps``; ``wall_seconds`` is the training time of all pieces together (the machine-hours of the budget).
+``--device cuda`` trains on a GPU: the examples of step ``s`` are the same on any device, so a budget in steps
+(the same steps × batch × segment of audio) means the same on a GPU as on the 2-core CPU it stands for, and a
+run may move between devices (resuming is bit-exact on the CPU only: LSTM dropout on a GPU draws from its own RNG).
 ``snapshot`` writes the last checkpoint's models as ``umx.pt`` + ``train.json`` into another folder (``steps`` the
 checkpoint's, ``of_steps`` the run's), so a long run is scored part of the way while it continues.
 
@@ -170,15 +173,17 @@ def statistics(tracks: list, enc: torch.nn.Module, count: int) -> tuple[np.ndarr
 class UmxTraining:
     """Four Open-Unmix models, their encoder and one Adam over all of them (per-parameter, so as four Adams)."""
 
-    def __init__(self, hp: dict, models: dict[str, torch.nn.Module], lr: float):
-        self.hp, self.models = hp, models
-        self.encoder = encoder(hp)
+    def __init__(self, hp: dict, models: dict[str, torch.nn.Module], lr: float, device: str = "cpu"):
+        self.hp, self.device = hp, torch.device(device)
+        self.models = {name: model.to(self.device) for name, model in models.items()}
+        self.encoder = encoder(hp).to(self.device)
         params = [p for m in models.values() for p in m.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=WEIGHT_DECAY)
 
     def step(self, sources: torch.Tensor, mixture: torch.Tensor) -> dict[str, float]:
         """One optimisation step on sources (B, S, C, L) and mixture (B, C, L); returns the MSE per target."""
         b, s, c, length = sources.shape
+        sources, mixture = sources.to(self.device), mixture.to(self.device)
         with torch.no_grad():
             mix_mag = self.encoder(mixture)  # (B, C, F, T)
             target_mag = self.encoder(sources.reshape(b * s, c, length))  # (B·S, C, F, T)
@@ -282,12 +287,12 @@ def train(args: argparse.Namespace) -> dict | None:
                  "pieces": 0, "history": [], "window": {t: [] for t in TARGETS}, "final": None,
                  "mean": mean, "scale": scale}
         models = build_models(hp, mean, scale)
-        trainer = UmxTraining(hp, models, args.lr)
+        trainer = UmxTraining(hp, models, args.lr, args.device)
     else:
         models = build_models(hp, state["mean"], state["scale"])
         for name, model in models.items():
             model.load_state_dict(state["models"][name])
-        trainer = UmxTraining(hp, models, args.lr)
+        trainer = UmxTraining(hp, models, args.lr, args.device)
         trainer.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
     state["pieces"] += 1
@@ -408,7 +413,7 @@ def speed(args: argparse.Namespace) -> float:
     torch.manual_seed(args.seed)
     data = training_data(args.root, args.segment, args.seed, args.valid_fraction)
     hp = hyper_parameters(data.rate, args.hidden)
-    trainer = UmxTraining(hp, build_models(hp), 1e-3)  # input statistics do not change the speed
+    trainer = UmxTraining(hp, build_models(hp), 1e-3, args.device)  # input statistics do not change the speed
     loading = compute = 0.0
     tick = time.perf_counter()
     for step, (sources, mixture, _) in enumerate(batches(data.dataset, args.batch, args.steps + 1)):
@@ -486,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
                        help="as tfswa's data.valid_fraction (default: --config's, else 0.02)")
         p.add_argument("--seed", type=int, default=0, help="as tfswa's trainer.seed: the same examples")
         p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+        p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
         if name == "train":
             p.add_argument("--out", required=True, type=Path)
             p.add_argument("--lr", type=float, default=1e-3)
@@ -506,6 +512,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.steps < 1 or args.batch < 1 or args.segment <= 0:
         raise SystemExit("error: --steps and --batch must be >= 1 and --segment > 0")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SystemExit(f"error: --device {args.device}: not a torch device (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"error: --device {args.device}: no CUDA device on this machine")
     if args.command == "train" and (args.checkpoint_every < 1 or args.minutes < 0 or args.stop_at < 0):
         raise SystemExit("error: --checkpoint-every must be >= 1, --minutes and --stop-at >= 0")
     import_openunmix()  # fail early, before the data are read

@@ -106,6 +106,10 @@ def test_umx_baseline_errors(tmp_path):
     assert snap.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'none' / 'checkpoint.pt'}: no such file (a run of benchmarks/umx_baseline.py train "
         "writes one)"]
+    device = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "speed", "--root",
+                             str(tmp_path), "--device", "nonsense"], capture_output=True, text=True, timeout=120)
+    assert device.returncode != 0
+    assert device.stderr.strip().splitlines() == ["error: --device nonsense: not a torch device (cpu, cuda, cuda:1)"]
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "umx_baseline.py"), "train", "--root",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1", "--batch", "1",
                            "--segment", "1"], capture_output=True, text=True, timeout=120)
