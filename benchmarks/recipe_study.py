@@ -51,6 +51,8 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "spec-l1": ("loss: spectrogram-magnitude L1 only", ["loss.wave_l1=0", "loss.mag_l1=1.0"]),
     "base": ("model size: tfswa-resunet-base (2.2 M)", ["model.preset=tfswa-resunet-base"]),
     "snr": ("loss: soft-thresholded SNR per stem (every stem weighs alike)", ["loss.wave_l1=0", "loss.snr=1.0"]),
+    "base-relu-mask": ("base (2.2 M) with Open-Unmix's output: ReLU times the mixture magnitude",
+                       ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=relu_mask"]),
 }
 
 

@@ -48,7 +48,7 @@ class STFTConfig:
 
 
 MaskActivation = Literal["sigmoid", "relu", "softmax"]
-MagnitudeActivation = Literal["relu", "softplus"]
+MagnitudeActivation = Literal["relu", "softplus", "relu_mask"]
 OutputKind = Literal["mask", "magnitude"]
 
 
@@ -93,7 +93,9 @@ class TFSWAResUNetConfig:
     """Published architecture (DESIGN §1b): residual conv U-Net with TFSWA modules in the bottleneck.
 
     The core predicts source magnitudes directly (``output="magnitude"``, the paper; ``output_activation`` keeps
-    them >= 0) or a sigmoid mask of the mixture STFT (``output="mask"``). ``channels`` lists the encoder widths
+    them >= 0: ``relu``, ``softplus``, or ``relu_mask`` — Open-Unmix's output, ReLU(x) times the mixture magnitude,
+    an unbounded mask that starts from a share of the mixture) or a sigmoid mask of the mixture STFT
+    (``output="mask"``). ``channels`` lists the encoder widths
     after the sub-band input; ``channels[-1]`` is the bottleneck width.
     """
 

@@ -140,6 +140,22 @@ def test_resunet_head_sources_fold_complements_from_the_head_stems():
         create_model("tfswa-resunet-tiny", ("vocals",), head_sources=("vocals", "vocals"))
 
 
+def test_resunet_relu_mask_output_is_relu_of_the_logits_times_the_mixture():
+    """``output_activation="relu_mask"`` (Open-Unmix's output): the same weights give ReLU's output times the
+    mixture magnitude, bin by bin; zero mixture → zero estimate, and it stays a magnitude (not a mask) to the
+    separator."""
+    plain = create_model("tfswa-resunet-tiny").eval()
+    masked = create_model("tfswa-resunet-tiny", output_activation="relu_mask").eval()
+    masked.load_state_dict(plain.state_dict(), strict=True)
+    assert masked.output_kind == "magnitude"
+    with torch.no_grad():
+        x = _input(plain, 40)
+        y, ym = plain(x), masked(x)
+    kept = plain.config.n_bins_kept
+    torch.testing.assert_close(ym[..., :kept], y[..., :kept] * x[:, None, ..., :kept])
+    assert torch.all(ym[..., kept:] == 0) and torch.all(ym >= 0)
+
+
 def test_resunet_presets_grow_in_size():
     """small < medium < base (the sizes of the recipe study), all 4-stem with the same STFT."""
     with torch.device("meta"):

@@ -89,7 +89,9 @@ class TFSWAResUNet(SpectrogramCore):
         if cfg.output == "mask":
             x = torch.sigmoid(x)
         else:
-            x = F.relu(x) if cfg.output_activation == "relu" else F.softplus(x)
+            x = F.softplus(x) if cfg.output_activation == "softplus" else F.relu(x)
+            if cfg.output_activation == "relu_mask":  # (B, H, C, T, F') · (B, 1, C, T, F')
+                x = x * mag[..., : cfg.n_bins_kept].unsqueeze(1)
         if cfg.fold is not None:  # (B, H, C, T, F) → (B, S, C, T, F): complements are sums of head stems
             x = torch.stack([x[:, list(group)].sum(1) for group in cfg.fold], 1)
         return F.pad(x, (0, f - cfg.n_bins_kept))
