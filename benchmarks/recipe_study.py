@@ -53,6 +53,8 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "snr": ("loss: soft-thresholded SNR per stem (every stem weighs alike)", ["loss.wave_l1=0", "loss.snr=1.0"]),
     "base-relu-mask": ("base (2.2 M) with Open-Unmix's output: ReLU times the mixture magnitude",
                        ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=relu_mask"]),
+    "base-softplus": ("base (2.2 M) with a softplus output: no stem can fall into ReLU's zero-gradient silence",
+                      ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=softplus"]),
 }
 
 

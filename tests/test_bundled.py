@@ -139,8 +139,8 @@ def test_separate_without_model_uses_bundled_and_writes_report(tmp_path, capsys)
     assert abs(sf.info(str(folder / "mixture-preview.mp3")).duration - frames / 44100) < 0.1
     assert not list(folder.glob(".*tmp"))
     # --two-stems vocals: vocals and the sum of the other three
-    assert main(["separate", str(DEMO), "-o", str(out), "-q", "--two-stems", "vocals", "--filename",
-                 "two/{stem}.wav"]) == 0
+    assert main(["separate", str(DEMO), "-o", str(out), "-q", "-m", DEFAULT, "--two-stems", "vocals",
+                 "--filename", "two/{stem}.wav"]) == 0
     two = {s: sf.read(str(out / DEFAULT / "two" / f"{s}.wav"))[0] for s in ("vocals", "no_vocals")}
     four = {s: sf.read(str(folder / f"{s}.wav"))[0] for s in STEMS}
     assert np.abs(two["vocals"] - four["vocals"]).max() < 2e-3
