@@ -372,6 +372,8 @@ def snapshot(args: argparse.Namespace) -> dict:
     path = Path(args.out) / CHECKPOINT
     if not path.is_file():
         raise SystemExit(f"error: {path}: no such file (a run of benchmarks/umx_baseline.py train writes one)")
+    if Path(args.to).resolve() == Path(args.out).resolve():
+        raise SystemExit(f"error: --to {args.to} is the run's own folder: a snapshot goes into another one")
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = state["settings"]
     data = training_data(settings["root"], settings["segment"], settings["seed"], settings["valid_fraction"],

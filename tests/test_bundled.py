@@ -214,6 +214,7 @@ def test_bundled_karaoke_specialist_is_the_folded_default_network_and_separates_
     state = load_file(str(path / "model.safetensors"))
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     sep = Separator(load_model(path))
+    gains = {"vocals": [], "accompaniment": []}
     for index in range(2):
         audio, _ = render_track("test", index, SynthOptions(seconds=12.0, seed=424242))
         mixture = audio["mixture"].T
@@ -221,7 +222,10 @@ def test_bundled_karaoke_specialist_is_the_folded_default_network_and_separates_
         refs = {"vocals": audio["vocals"].T, "accompaniment": mixture - audio["vocals"].T}
         for stem, ref in refs.items():
             score, base = usdr(ref, est[stem].numpy()), usdr(ref, mixture)
-            assert not np.isfinite(score) or score - base > 3.0, (stem, index, score, base)
+            if np.isfinite(score):  # a song without vocals has no vocals score
+                gains[stem].append(score - base)
+    for stem, values in gains.items():
+        assert values and min(values) > 3.0, (stem, values)
 
 
 @pytest.mark.slow

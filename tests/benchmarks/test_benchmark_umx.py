@@ -73,6 +73,11 @@ def test_umx_baseline_resumes_bit_exactly(tmp_path_factory, tmp_path):
     run(script, *common, "--out", str(tmp_path / "straight"))
     paused = run(script, *common, "--out", str(tmp_path / "pieces"), "--stop-at", "2")
     assert "paused at step 2/4" in paused.stdout and not (tmp_path / "pieces" / "umx.pt").exists()
+    same = subprocess.run([sys.executable, script, "snapshot", "--out", str(tmp_path / "pieces"), "--to",
+                           str(tmp_path / "pieces")], capture_output=True, text=True, timeout=120)
+    assert same.returncode != 0 and not (tmp_path / "pieces" / "umx.pt").exists()
+    assert same.stderr.strip().splitlines() == [
+        f"error: --to {tmp_path / 'pieces'} is the run's own folder: a snapshot goes into another one"]
     snap = run(script, "snapshot", "--out", str(tmp_path / "pieces"), "--to", str(tmp_path / "at2"))
     assert "step 2/4" in snap.stdout and not (tmp_path / "pieces" / "umx.pt").exists()
     at2 = json.loads((tmp_path / "at2" / "train.json").read_text())
