@@ -55,6 +55,12 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                        ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=relu_mask"]),
     "base-softplus": ("base (2.2 M) with a softplus output: no stem can fall into ReLU's zero-gradient silence",
                       ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=softplus"]),
+    "base-softplus-pow03": ("base softplus on compressed magnitudes: sees |X|**0.3, predicts |S|**0.3",
+                            ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=softplus",
+                             "model.overrides.magnitude_power=0.3"]),
+    "base-softplus-pow05": ("base softplus on compressed magnitudes: sees |X|**0.5, predicts |S|**0.5",
+                            ["model.preset=tfswa-resunet-base", "model.overrides.output_activation=softplus",
+                             "model.overrides.magnitude_power=0.5"]),
 }
 
 

@@ -95,7 +95,9 @@ class TFSWAResUNetConfig:
     The core predicts source magnitudes directly (``output="magnitude"``, the paper; ``output_activation`` keeps
     them >= 0: ``relu``, ``softplus``, or ``relu_mask`` — Open-Unmix's output, ReLU(x) times the mixture magnitude,
     an unbounded mask that starts from a share of the mixture) or a sigmoid mask of the mixture STFT
-    (``output="mask"``). ``channels`` lists the encoder widths
+    (``output="mask"``). ``magnitude_power`` p < 1 compresses the input magnitude to ``|X|**p`` (a 60 dB range
+    becomes 60·p dB, so quiet high bins are as visible as the bass) and, for ``relu`` / ``softplus`` outputs,
+    expands the prediction back with ``**(1/p)``. ``channels`` lists the encoder widths
     after the sub-band input; ``channels[-1]`` is the bottleneck width.
     """
 
@@ -113,6 +115,7 @@ class TFSWAResUNetConfig:
     mlp_ratio: float = 2.0
     output_activation: MagnitudeActivation = "relu"
     output: OutputKind = "magnitude"
+    magnitude_power: float = 1.0
     gradient_checkpointing: bool = False
     segment_frames: int = 301
     stft: STFTConfig = field(default_factory=lambda: STFTConfig(n_fft=2048, hop_length=441))
@@ -172,6 +175,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "dims": (1, 2048), "depths": (0, 64), "channels": (1, 2048), "num_heads": (1, 256), "window_size": (1, 256),
     "shift_size": (0, 255), "mlp_ratio": (0.125, 64), "stem_kernel": (1, 31), "segment_frames": (2, MAX_FRAMES),
     "num_bands": (1, 64), "n_bins_kept": (1, 32769), "res_modules": (0, 64), "bottleneck_modules": (0, 64),
+    "magnitude_power": (0.1, 1.0),
 }
 MAX_LEVELS = 8  # longest dims / depths / channels tuple
 MAX_SOURCES = 32

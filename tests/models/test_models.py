@@ -156,6 +156,25 @@ def test_resunet_relu_mask_output_is_relu_of_the_logits_times_the_mixture():
     assert torch.all(ym[..., kept:] == 0) and torch.all(ym >= 0)
 
 
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
+def test_resunet_magnitude_power_compresses_the_input_and_expands_the_output(activation):
+    """``magnitude_power=p``: the same weights see ``|X|**p`` and their output is raised to ``1/p``, i.e.
+    ``f_p(X) == f_1(X**p) ** (1/p)`` bin by bin; p outside (0.1, 1] is refused."""
+    plain = create_model("tfswa-resunet-tiny", output_activation=activation).eval()
+    power = create_model("tfswa-resunet-tiny", output_activation=activation, magnitude_power=0.3).eval()
+    power.load_state_dict(plain.state_dict(), strict=True)
+    with torch.no_grad():
+        x = _input(plain, 40).double()
+        plain.double(), power.double()
+        y, yp = plain(x**0.3), power(x)
+    kept = plain.config.n_bins_kept
+    assert yp.dtype == torch.float64  # a float64 reference run stays float64
+    torch.testing.assert_close(yp[..., :kept], y[..., :kept] ** (1 / 0.3))
+    assert torch.all(yp[..., kept:] == 0) and torch.all(yp >= 0)
+    with pytest.raises(ValueError, match="magnitude_power"):
+        create_model("tfswa-resunet-tiny", magnitude_power=0.0)
+
+
 def test_resunet_presets_grow_in_size():
     """small < medium < base (the sizes of the recipe study), all 4-stem with the same STFT."""
     with torch.device("meta"):

@@ -60,7 +60,11 @@ class TFSWAResUNet(SpectrogramCore):
         if f < cfg.n_bins_kept or c != cfg.audio_channels:
             raise ValueError(f"expected (B, {cfg.audio_channels}, T, >={cfg.n_bins_kept}), got {tuple(mag.shape)}")
         levels = len(cfg.channels)
-        x = split_bands(mag[..., : cfg.n_bins_kept], cfg.num_bands)  # (B, C·K, T, F'/K)
+        power = cfg.magnitude_power
+        x = mag[..., : cfg.n_bins_kept]
+        if power != 1.0:  # compressed input |X|**p, at least in float32 whatever the autocast
+            x = _at_least_fp32(x).clamp_min(0.0).pow(power)
+        x = split_bands(x, cfg.num_bands)  # (B, C·K, T, F'/K)
         x = F.pad(x, (0, 0, 0, -t % 2**levels))  # (B, C·K, Tp, F'/K)
 
         # encode
@@ -90,8 +94,15 @@ class TFSWAResUNet(SpectrogramCore):
             x = torch.sigmoid(x)
         else:
             x = F.softplus(x) if cfg.output_activation == "softplus" else F.relu(x)
+            if power != 1.0 and cfg.output_activation != "relu_mask":  # back from the compressed domain
+                x = _at_least_fp32(x).pow(1.0 / power)
             if cfg.output_activation == "relu_mask":  # (B, H, C, T, F') · (B, 1, C, T, F')
                 x = x * mag[..., : cfg.n_bins_kept].unsqueeze(1)
         if cfg.fold is not None:  # (B, H, C, T, F) → (B, S, C, T, F): complements are sums of head stems
             x = torch.stack([x[:, list(group)].sum(1) for group in cfg.fold], 1)
         return F.pad(x, (0, f - cfg.n_bins_kept))
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or as it is when its precision is higher (float64 reference runs)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
