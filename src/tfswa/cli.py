@@ -611,10 +611,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
     except (ConfigError, DataError, FileExistsError, InitError) as exc:
         raise UserError(str(exc)) from None
+    received: list[int] = []
+    previous = _stop_training_gracefully(trainer, received)
     try:
         result = trainer.fit()
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         trainer.close()
+    if result["stopped"]:
+        if trainer.dist.main:
+            print(f"tfswa train: stopped at step {result['step']}, checkpoint saved; continue with: "
+                  f"tfswa train --resume {run_dir}", file=sys.stderr)
+        return 143 if received and received[0] == signal.SIGTERM else 130
     if trainer.dist.main:
         best = result["best_usdr"]
         print(f"trained to step {result['step']} in {run_dir}"
@@ -977,6 +986,26 @@ def _stopping() -> None:
     next chunk and remove their temporaries) and the process exits on its own."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_training_gracefully(trainer, received: list[int]) -> dict[int, object]:
+    """While ``trainer`` fits, the first SIGTERM/SIGINT asks it to finish its step, checkpoint and return (the
+    signal is appended to ``received``); a second one stops at once as for any command (the checkpoint on disk is
+    whole either way: it is written atomically). Returns the handlers to restore (none off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: object) -> None:
+        if received:
+            (_raise_terminated if signum == signal.SIGTERM else _raise_interrupted)(signum, frame)
+        received.append(signum)
+        trainer.request_stop()
+        if trainer.dist.main:
+            print("\ntfswa train: stopping after this step with a checkpoint (again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)
+            if signal.getsignal(signum) is not signal.SIG_IGN}
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -335,6 +335,53 @@ def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     assert (out / "crashed-best").is_dir()
 
 
+def test_sigterm_checkpoints_the_step_in_progress_and_resume_is_bit_identical(corpus: Path, tmp_path: Path):
+    """SIGTERM (a session ending, ``timeout``, ``docker stop``) stops after the step in progress with a checkpoint
+    of that very step, not of the last multiple of ``checkpoint_every_steps``: nothing is lost, exit 143 with the
+    resume command; resumed to N steps it equals N steps in one go."""
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
+    cmd = [sys.executable, "-m", "tfswa", "train"]
+    extra = ["trainer.checkpoint_every_steps=1000", "trainer.precision=fp32"]
+    proc = subprocess.Popen([*cmd, *_common(corpus, stopped), *extra, "trainer.max_steps=1000"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (stopped / "config.yaml").exists():  # written once the run is set up, before its first step
+        assert proc.poll() is None and time.monotonic() < deadline, "training died before it started"
+        time.sleep(0.01)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and f"tfswa train --resume {stopped}" in err
+    at = _state(stopped)["step"]
+    assert 1 <= at < 1000 and f"stopped at step {at}," in err
+    total = at + 2
+    subprocess.run([*cmd, "--resume", str(stopped), f"trainer.max_steps={total}"], check=True, env=_env(),
+                   capture_output=True)
+    subprocess.run([*cmd, *_common(corpus, straight), *extra, f"trainer.max_steps={total}"], check=True,
+                   env=_env(), capture_output=True)
+    a, b = _state(straight), _state(stopped)
+    assert a["step"] == b["step"] == total
+    for part in ("model", "ema"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+
+
+def test_request_stop_finishes_the_step_checkpoints_and_says_so(corpus: Path, tmp_path: Path):
+    """``Trainer.request_stop`` (what the signal handler calls) before ``fit``: exactly one step, checkpointed."""
+    from tfswa.training.trainer import Trainer
+
+    cfg = load_config(None, [*_common(corpus, tmp_path / "r"), "trainer.max_steps=50", "trainer.precision=fp32",
+                             "trainer.checkpoint_every_steps=1000"])
+    trainer = Trainer(cfg, tmp_path / "r", log=lambda _line: None)
+    try:
+        trainer.request_stop()
+        result = trainer.fit()
+    finally:
+        trainer.close()
+    assert result["stopped"] and result["step"] == 1 == _state(tmp_path / "r")["step"]
+
+
 @pytest.mark.slow
 def test_early_stopping_and_tensorboard(corpus: Path, tmp_path: Path):
     """With lr 0 nothing improves by 1 dB after the first validation: patience 1 stops at the second one."""

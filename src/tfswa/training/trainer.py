@@ -160,6 +160,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.loss_fn = SeparationLoss(cfg.loss, self.sr).to(self.device)
         self.step, self.best, self.bad_validations = 0, -math.inf, 0
+        self.stop_requested = False  # set by request_stop (a signal handler); fit checkpoints and returns
         self.writer = None
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -240,9 +241,23 @@ class Trainer:
         return x
 
     # -- loop ------------------------------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask :meth:`fit` to stop after the step in progress, with a checkpoint of that step (safe to call from a
+        signal handler: it only sets a flag). Under DDP every process stops at the same step."""
+        self.stop_requested = True
+
+    def _stopping(self) -> bool:
+        """Whether any process was asked to stop (one all-reduce per step under DDP, so all agree on the step)."""
+        if self.dist.world == 1:
+            return self.stop_requested
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def fit(self, stop_at: int | None = None) -> dict:
         """Train to ``trainer.max_steps`` (or stop early at step ``stop_at``, with a checkpoint, to be continued by
-        another ``fit`` call exactly as a resumed run would)."""
+        another ``fit`` call exactly as a resumed run would). After :meth:`request_stop` it checkpoints the last
+        finished step and returns with ``"stopped": True``; ``--resume`` continues bit-identically."""
         t = self.cfg.trainer
         last = min(t.max_steps, stop_at) if stop_at is not None else t.max_steps
         sampler = StepSampler(t.batch_size, t.accumulate, self.step, t.max_steps, self.dist.rank, self.dist.world)
@@ -258,12 +273,19 @@ class Trainer:
         epoch_losses: list[float] = []
         epoch_start = time.perf_counter()
         bar = self._bar()
+        interrupted = False
         while self.step < last and not stop:
             self.net.train()
             terms_sum: dict[str, float] = {}
             total = 0.0
             for micro in range(t.accumulate):
-                sources, mixture, index = next(batches)
+                try:
+                    sources, mixture, index = next(batches)
+                except RuntimeError:  # a data worker ended by the same Ctrl-C: no update of this step was applied
+                    if not self.stop_requested or self.dist.world > 1:
+                        raise
+                    interrupted = True
+                    break
                 sources, mixture = sources.to(self.device), mixture.to(self.device)
                 sync = micro == t.accumulate - 1 or self.dist.world == 1
                 ctx = contextlib.nullcontext() if sync else self.net.no_sync()
@@ -273,6 +295,10 @@ class Trainer:
                 total += float(loss.detach()) / t.accumulate
                 for k, v in terms.items():
                     terms_sum[k] = terms_sum.get(k, 0.0) + v / t.accumulate
+            if interrupted:
+                self.optimizer.zero_grad(set_to_none=True)
+                self.save_checkpoint()
+                break
             self.scaler.unscale_(self.optimizer)
             clip = self.cfg.optim.clip_grad_norm
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf))
@@ -308,13 +334,16 @@ class Trainer:
                 self._summary(record)
                 epoch_losses, epoch_start = [], time.perf_counter()
                 bar = self._bar() if self.step < t.max_steps else None
-            if end_of_epoch or self.step % t.checkpoint_every_steps == 0 or self.step == last:
+            interrupted = self._stopping()
+            if end_of_epoch or self.step % t.checkpoint_every_steps == 0 or self.step == last or interrupted:
                 self.save_checkpoint()
+            if interrupted:
+                break
         if bar is not None:
             bar.close()
         if self.writer is not None:
             self.writer.flush()
-        return {"step": self.step, "best_usdr": self.best}
+        return {"step": self.step, "best_usdr": self.best, "stopped": interrupted}
 
     def _bar(self):
         if not self.dist.main:
