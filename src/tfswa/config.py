@@ -270,6 +270,12 @@ def _coerce(hint: Any, value: Any) -> Any:
 
 
 def replace(config: T, **changes: Any) -> T:
-    """``dataclasses.replace`` with list values turned into tuples."""
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+    """``dataclasses.replace`` with list values turned into tuples, and a dict for a nested config changing only
+    the fields it names (``stft={"n_fft": 2048}`` keeps the STFT's other fields)."""
+    fixed = {}
+    for k, v in changes.items():
+        current = getattr(config, k, None)
+        if isinstance(v, dict) and dataclasses.is_dataclass(current):
+            v = from_dict(type(current), {**to_dict(current), **v})
+        fixed[k] = tuple(v) if isinstance(v, list) else v
     return dataclasses.replace(config, **fixed)  # type: ignore[type-var]

@@ -175,6 +175,20 @@ def test_resunet_magnitude_power_compresses_the_input_and_expands_the_output(act
         create_model("tfswa-resunet-tiny", magnitude_power=0.0)
 
 
+def test_a_nested_override_changes_only_the_fields_it_names():
+    """``stft={"n_fft": 2048, "hop_length": 512}`` (``model.overrides.stft.n_fft=2048`` in a training config)
+    keeps the preset's sample rate and centring; the doubled resolution separates with the same weights' shapes;
+    a misspelt key is refused by name."""
+    base = create_model("tfswa-resunet-tiny")
+    fine = create_model("tfswa-resunet-tiny", stft={"n_fft": 2048, "hop_length": 512}, n_bins_kept=1024)
+    assert (fine.stft.n_fft, fine.stft.hop_length) == (2048, 512)
+    assert (fine.stft.sample_rate, fine.stft.center) == (base.stft.sample_rate, base.stft.center)
+    assert {k: v.shape for k, v in fine.state_dict().items()} == {k: v.shape for k, v in base.state_dict().items()}
+    assert fine(torch.rand(1, 2, 40, 1025)).shape == (1, 4, 2, 40, 1025)
+    with pytest.raises(ValueError, match="nfft"):
+        create_model("tfswa-resunet-tiny", stft={"nfft": 2048})
+
+
 def test_resunet_presets_grow_in_size():
     """small < medium < base (the sizes of the recipe study), all 4-stem with the same STFT."""
     with torch.device("meta"):
