@@ -125,3 +125,14 @@ def test_pad_to_windows():
     y = pad_to_windows(x, (5, 4))
     assert y.shape == (1, 10, 12, 2)
     assert y[:, 7:].abs().sum() == 0 and y[:, :, 9:].abs().sum() == 0
+
+
+def test_masks_first_built_for_inference_serve_training_too():
+    """A shifted block scored under ``torch.inference_mode`` (a recipe study's held-out scoring) and then trained
+    on the same shape reuses its cached masks: they must be normal tensors, or backward refuses them."""
+    block = SwinBlock(8, 2, (4, 4), (2, 2), 2.0)
+    x = torch.randn(1, 12, 8, 8)
+    with torch.inference_mode():
+        block(x, (10, 8))
+    block(x.requires_grad_(), (10, 8)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -110,18 +110,20 @@ class SwinBlock(nn.Module):
               device: torch.device) -> _MaskPlan | None:
         key = (padded, valid, shift, str(device))
         if key not in self._plans:
-            allowed = window_attention_mask(padded, valid, self.window, shift)  # (nW, N, N)
-            special = ~allowed.flatten(1).all(dim=1)
-            if not special.any():
-                self._plans[key] = None
-            else:
-                additive = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
-                self._plans[key] = (
-                    torch.nonzero(~special).flatten().to(device),
-                    torch.nonzero(special).flatten().to(device),
-                    additive[special].to(device),
-                )
+            with torch.inference_mode(False), torch.no_grad():  # normal tensors even when first built for
+                self._plans[key] = self._build_plan(padded, valid, shift, device)  # inference: training reuses them
         return self._plans[key]
+
+    def _build_plan(self, padded: tuple[int, int], valid: tuple[int, int], shift: tuple[int, int],
+                    device: torch.device) -> _MaskPlan | None:
+        """(plain window ids, masked window ids, additive masks of the masked ones), or None when none is masked."""
+        allowed = window_attention_mask(padded, valid, self.window, shift)  # (nW, N, N)
+        special = ~allowed.flatten(1).all(dim=1)
+        if not special.any():
+            return None
+        additive = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+        return (torch.nonzero(~special).flatten().to(device), torch.nonzero(special).flatten().to(device),
+                additive[special].to(device))
 
     def forward(self, x: torch.Tensor, valid: tuple[int, int] | None = None) -> torch.Tensor:
         """``x``: (B, T, F, C); ``valid`` = (frames, bins) holding real data (default: all). → (B, T, F, C)."""
