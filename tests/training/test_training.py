@@ -335,6 +335,7 @@ def test_train_resume_after_kill_is_bit_identical(corpus: Path, tmp_path: Path):
     assert (out / "crashed-best").is_dir()
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_the_step_in_progress_and_resume_is_bit_identical(corpus: Path, tmp_path: Path):
     """SIGTERM (a session ending, ``timeout``, ``docker stop``) stops after the step in progress with a checkpoint
     of that very step, not of the last multiple of ``checkpoint_every_steps``: nothing is lost, exit 143 with the
