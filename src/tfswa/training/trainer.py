@@ -343,7 +343,7 @@ class Trainer:
             bar.close()
         if self.writer is not None:
             self.writer.flush()
-        return {"step": self.step, "best_usdr": self.best, "stopped": interrupted}
+        return {"step": self.step, "best_usdr": self.best, "stopped": interrupted and self.step < t.max_steps}
 
     def _bar(self):
         if not self.dist.main:
