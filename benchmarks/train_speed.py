@@ -1,11 +1,14 @@
-"""Training steps per second, fp32 against bf16 autocast, for the tiny presets (CPU or GPU).
+"""Training steps per second of several variants (fp32, bf16 autocast, each optionally torch.compile'd), side by side.
 
-Usage: python benchmarks/train_speed.py [--presets tfswa-resunet-tiny tfswa-unet-tiny] [--steps 20] [--batch 8]
-       [--seconds 2.0] [--device cpu] [--json benchmarks/results/train_speed.json]
+Usage: python benchmarks/train_speed.py [--presets tfswa-resunet-tiny tfswa-unet-tiny | --config CONFIG.yaml]
+       [--variants fp32 bf16 bf16+compile] [--steps 20] [--rounds 1] [--batch 8] [--seconds 2.0] [--device cpu]
+       [--json benchmarks/results/train_speed.json]
 
 Each configuration runs forward + L1-on-waveform loss + backward + Adam step on random stereo audio (speed does
-not depend on the data); the first 3 steps are warm-up and not timed. Precisions alternate per preset in one
-process, so their ratio is measured under the same machine load.
+not depend on the data); the first 3 steps of each variant are warm-up (and, with ``+compile``, compilation) and
+not timed. ``--config`` takes the model (preset, sources, overrides) from a training config instead of a preset.
+The variants of one model are built once and then timed in turn, ``--rounds`` times, so their ratio is measured
+under the same machine load; the best round of each is reported.
 """
 
 from __future__ import annotations
@@ -21,51 +24,77 @@ import torch
 
 from tfswa.models import create_model
 from tfswa.pipeline import source_spectrograms, to_waveforms
+from tfswa.training.config import load_config
 
 
-def steps_per_second(preset: str, precision: str, steps: int, batch: int, seconds: float, device: str) -> float:
-    torch.manual_seed(0)
-    model = create_model(preset).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    n = round(seconds * model.sample_rate)
-    sources = 0.1 * torch.randn(batch, len(model.sources), 2, n, device=device)
-    mixture = sources.sum(1)
-    timed = 0.0
-    for i in range(steps + 3):
+class Variant:
+    """One model + optimiser + precision, stepped on a fixed random batch."""
+
+    def __init__(self, make_model, precision: str, compiled: bool, batch: int, seconds: float, device: str):
+        torch.manual_seed(0)
+        self.model = make_model().to(device).train()
+        if compiled:
+            self.model.compile()  # in place: the state dict keeps its keys
+        self.precision, self.device = precision, device
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.n = round(seconds * self.model.sample_rate)
+        self.sources = 0.1 * torch.randn(batch, len(self.model.sources), 2, self.n, device=device)
+        self.mixture = self.sources.sum(1)
+
+    def step(self) -> float:
         start = time.perf_counter()
-        est = to_waveforms(model, source_spectrograms(model, mixture, precision)[0], n)
-        loss = (est - sources).abs().mean()
+        est = to_waveforms(self.model, source_spectrograms(self.model, self.mixture, self.precision)[0], self.n)
+        loss = (est - self.sources).abs().mean()
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.startswith("cuda"):
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        if self.device.startswith("cuda"):
             torch.cuda.synchronize()
-        if i >= 3:
-            timed += time.perf_counter() - start
-    return steps / timed
+        return time.perf_counter() - start
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=["tfswa-resunet-tiny", "tfswa-unet-tiny"])
+    ap.add_argument("--config", type=Path, help="a training config whose model to time (instead of --presets)")
+    ap.add_argument("--variants", nargs="+", default=["fp32", "bf16"],
+                    choices=["fp32", "bf16", "fp32+compile", "bf16+compile"])
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = ap.parse_args()
+    if args.config:
+        cfg = load_config(args.config)
+        models = {args.config.stem: lambda: create_model(cfg.model.preset, tuple(cfg.model.sources),
+                                                         **dict(cfg.model.overrides))}
+    else:
+        models = {p: (lambda p=p: create_model(p)) for p in args.presets}
     rows = []
-    for preset in args.presets:
-        speed = {p: steps_per_second(preset, p, args.steps, args.batch, args.seconds, args.device)
-                 for p in ("fp32", "bf16")}
-        rows.append({"preset": preset, "batch": args.batch, "segment_s": args.seconds,
-                     "fp32_steps_per_s": round(speed["fp32"], 3), "bf16_steps_per_s": round(speed["bf16"], 3),
-                     "bf16_speedup": round(speed["bf16"] / speed["fp32"], 2)})
-        print(f"{preset:<20} batch {args.batch} x {args.seconds:.1f} s: fp32 {speed['fp32']:.3f} steps/s, "
-              f"bf16 {speed['bf16']:.3f} steps/s ({speed['bf16'] / speed['fp32']:.2f}x)", flush=True)
+    for name, make in models.items():
+        variants = {v: Variant(make, v.split("+")[0], v.endswith("+compile"), args.batch, args.seconds, args.device)
+                    for v in args.variants}
+        warmup = {}
+        for v, runner in variants.items():
+            warmup[v] = sum(runner.step() for _ in range(3))
+        best = dict.fromkeys(variants, 0.0)
+        for _ in range(args.rounds):
+            for v, runner in variants.items():
+                best[v] = max(best[v], args.steps / sum(runner.step() for _ in range(args.steps)))
+        base = best[args.variants[0]]
+        params = sum(p.numel() for p in variants[args.variants[0]].model.parameters())
+        row = {"model": name, "parameters": params, "batch": args.batch, "segment_s": args.seconds,
+               "steps_per_s": {v: round(s, 3) for v, s in best.items()},
+               f"ratio_to_{args.variants[0]}": {v: round(s / base, 2) for v, s in best.items()},
+               "warmup_s": {v: round(w, 1) for v, w in warmup.items()}}
+        rows.append(row)
+        print(f"{name:<24} batch {args.batch} x {args.seconds:.1f} s: " + ", ".join(
+            f"{v} {s:.3f} steps/s ({s / base:.2f}x)" for v, s in best.items()), flush=True)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     result = {"benchmark": "train_speed", "device": device, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-              "steps": args.steps, "rows": rows}
+              "load_average": os.getloadavg(), "steps": args.steps, "rounds": args.rounds, "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json}")

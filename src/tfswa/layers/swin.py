@@ -137,8 +137,9 @@ class SwinBlock(nn.Module):
         if rolled:
             y = roll(y, (-shift[0], -shift[1]), (1, 2))
         windows = window_partition(y, self.window)  # (B, nW, N, C)
-        plan = self._graph_plan(padded, valid, shift).to(x.device) if graph else self._plan(padded, valid, shift,
-                                                                                            x.device)
+        # torch.compile traces the tensor-op masks (the cached plan's data-dependent split would break its graph)
+        plan = (self._graph_plan(padded, valid, shift).to(x.device) if graph or torch.compiler.is_compiling()
+                else self._plan(padded, valid, shift, x.device))
         windows = self.attn(windows, plan)
         y = window_reverse(windows, self.window, padded)
         if rolled:
