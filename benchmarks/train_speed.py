@@ -6,7 +6,9 @@ Usage: python benchmarks/train_speed.py [--presets tfswa-resunet-tiny tfswa-unet
 
 Each configuration runs forward + L1-on-waveform loss + backward + Adam step on random stereo audio (speed does
 not depend on the data); the first 3 steps of each variant are warm-up (and, with ``+compile``, compilation) and
-not timed. ``--config`` takes the model (preset, sources, overrides) from a training config instead of a preset.
+not timed. Every variant's first gradient (same weights, same batch) is compared with the first variant's
+(cosine and norm ratio): a speed figure counts only where they agree. ``--config`` takes the model (preset,
+sources, overrides) from a training config instead of a preset.
 The variants of one model are built once and then timed in turn, ``--rounds`` times, so their ratio is measured
 under the same machine load; the best round of each is reported.
 """
@@ -40,6 +42,17 @@ class Variant:
         self.n = round(seconds * self.model.sample_rate)
         self.sources = 0.1 * torch.randn(batch, len(self.model.sources), 2, self.n, device=device)
         self.mixture = self.sources.sum(1)
+        self.gradient = self._gradient()
+
+    def _gradient(self) -> torch.Tensor:
+        """The first batch's gradient of every parameter, flattened (no optimiser step): every variant starts
+        from the same weights and batch, so theirs must agree up to rounding."""
+        est = to_waveforms(self.model, source_spectrograms(self.model, self.mixture, self.precision)[0], self.n)
+        (est - self.sources).abs().mean().backward()
+        grad = torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros_like(p).flatten()
+                          for p in self.model.parameters()])
+        self.opt.zero_grad(set_to_none=True)
+        return grad.float()
 
     def step(self) -> float:
         start = time.perf_counter()
@@ -84,14 +97,19 @@ def main() -> None:
             for v, runner in variants.items():
                 best[v] = max(best[v], args.steps / sum(runner.step() for _ in range(args.steps)))
         base = best[args.variants[0]]
+        ref = variants[args.variants[0]].gradient
+        agree = {v: {"cosine": round(torch.nn.functional.cosine_similarity(r.gradient, ref, dim=0).item(), 4),
+                     "norm_ratio": round((r.gradient.norm() / ref.norm()).item(), 3)} for v, r in variants.items()}
         params = sum(p.numel() for p in variants[args.variants[0]].model.parameters())
         row = {"model": name, "parameters": params, "batch": args.batch, "segment_s": args.seconds,
                "steps_per_s": {v: round(s, 3) for v, s in best.items()},
                f"ratio_to_{args.variants[0]}": {v: round(s / base, 2) for v, s in best.items()},
-               "warmup_s": {v: round(w, 1) for v, w in warmup.items()}}
+               "warmup_s": {v: round(w, 1) for v, w in warmup.items()},
+               f"gradient_vs_{args.variants[0]}": agree}
         rows.append(row)
         print(f"{name:<24} batch {args.batch} x {args.seconds:.1f} s: " + ", ".join(
-            f"{v} {s:.3f} steps/s ({s / base:.2f}x)" for v, s in best.items()), flush=True)
+            f"{v} {s:.3f} steps/s ({s / base:.2f}x, gradient cosine {agree[v]['cosine']:.3f})"
+            for v, s in best.items()), flush=True)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     result = {"benchmark": "train_speed", "device": device, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "steps": args.steps, "rounds": args.rounds, "rows": rows}

@@ -481,48 +481,6 @@ def test_fit_stopped_early_and_continued_equals_one_fit(corpus: Path, tmp_path: 
         assert torch.equal(states[0]["model"][k], states[1]["model"][k]), k
 
 
-@pytest.mark.slow
-def test_a_compiled_run_trains_as_the_eager_one_and_saves_the_same_keys(corpus: Path, tmp_path: Path):
-    """``trainer.compile`` (backend aot_eager here: the graph without code generation) gives the eager run's
-    weights, a checkpoint with the eager model's keys (an eager run resumes it), and validates with the EMA."""
-    from tfswa.training.trainer import Trainer
-
-    states = []
-    for name, extra in (("eager", []), ("compiled", ["trainer.compile=true", "trainer.compile_backend=aot_eager"])):
-        cfg = load_config(None, [*_common(corpus, tmp_path / name), "trainer.max_steps=4", "trainer.precision=fp32",
-                                 *extra])
-        trainer = Trainer(cfg, tmp_path / name, log=lambda _line: None)
-        try:
-            torch._dynamo.reset()
-            trainer.fit()
-        finally:
-            trainer.close()
-        states.append(_state(tmp_path / name))
-    assert states[0]["model"].keys() == states[1]["model"].keys()
-    # a convolution's bias feeding a batch norm has a zero gradient in exact arithmetic: Adam turns the two
-    # graphs' different rounding noise into different steps there, so those (and the running mean that follows
-    # them) are left out
-    model = create_model(cfg.model.preset, STEMS)
-    before_bn = {f"{name}.{i + j}.{key}" for name, seq in model.named_modules()
-                 if isinstance(seq, torch.nn.Sequential) for i in range(len(seq) - 1)
-                 if isinstance(seq[i], torch.nn.Conv2d) and isinstance(seq[i + 1], torch.nn.BatchNorm2d)
-                 for j, key in ((0, "bias"), (1, "running_mean"))}
-    assert before_bn and before_bn <= states[0]["model"].keys()
-    for k, v in states[0]["model"].items():
-        if k not in before_bn:
-            torch.testing.assert_close(states[1]["model"][k], v, rtol=1e-4, atol=1e-6, msg=k)
-    cfg = load_config(tmp_path / "compiled" / "config.yaml", ["trainer.compile=false", "trainer.max_steps=5"])
-    assert load_config(tmp_path / "compiled" / "config.yaml").trainer.compile
-    trainer = Trainer(cfg, tmp_path / "compiled", resume=True, log=lambda _line: None)
-    try:
-        assert trainer.fit()["step"] == 5
-    finally:
-        trainer.close()
-    (tmp_path / "empty.yaml").write_text('trainer: {compile: true, compile_backend: ""}\n')
-    with pytest.raises(ConfigError, match="compile_backend"):
-        load_config(tmp_path / "empty.yaml")
-
-
 def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, capsys):
     """``model.init_from`` starts a new run from a model's weights (not its optimizer or step); a model of another
     shape, stems or architecture is refused in one line."""

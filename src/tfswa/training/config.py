@@ -83,8 +83,6 @@ class TrainerSection:
     device: str = "auto"  # auto | cpu | cuda
     sync_batchnorm: bool = True  # several CUDA processes: batch-norm statistics over the global batch
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights, validate and save it
-    compile: bool = False  # torch.compile the model's training forward (one graph; minutes of compiling first)
-    compile_backend: str = "inductor"  # torch.compile backend (aot_eager: no code generation, for checks)
     val_every_epochs: int = 1
     checkpoint_every_steps: int = 100
     early_stop_patience: int = 0  # validations without improvement before stopping; 0: off
@@ -135,7 +133,6 @@ def validate(cfg: TrainConfig) -> None:
     t, o, d = cfg.trainer, cfg.optim, cfg.data
     checks = [
         (t.precision in ("fp32", "bf16", "fp16", "auto"), "trainer.precision must be fp32, bf16, fp16 or auto"),
-        (bool(t.compile_backend), "trainer.compile_backend must name a torch.compile backend, e.g. inductor"),
         (t.batch_size >= 1 and t.accumulate >= 1, "trainer.batch_size and trainer.accumulate must be >= 1"),
         (t.max_steps >= 1 and t.steps_per_epoch >= 1, "trainer.max_steps and steps_per_epoch must be >= 1"),
         (o.name in ("adam", "adamw"), "optim.name must be adam or adamw"),

@@ -154,8 +154,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.ema = (AveragedModel(self.model, multi_avg_fn=ema_with_warmup(t.ema_decay), use_buffers=True)
                     if t.ema_decay > 0 else None)
-        if t.compile:  # in place, after the EMA's copy (which stays eager): the state dict keeps its keys
-            self.model.compile(backend=t.compile_backend)
         self.net: torch.nn.Module = self.model
         if self.dist.world > 1:
             self.net = DistributedDataParallel(
