@@ -1,0 +1,28 @@
+"""benchmarks/train_speed.py at a tiny size: speeds, ratios and the gradient check of every variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from helpers import REPO
+
+
+def test_train_speed_reports_speed_and_gradient_agreement(tmp_path):
+    out = tmp_path / "speed.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--config",
+         str(REPO / "configs" / "tfswa-resunet-tiny-synth.yaml"), "--variants", "fp32", "bf16", "--steps", "1",
+         "--batch", "1", "--seconds", "0.5", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["model"] == "tfswa-resunet-tiny-synth" and row["parameters"] > 0
+    assert row["steps_per_s"]["fp32"] > 0 and row["steps_per_s"]["bf16"] > 0 and row["ratio_to_fp32"]["fp32"] == 1.0
+    agree = row["gradient_vs_fp32"]
+    assert agree["fp32"] == {"cosine": 1.0, "norm_ratio": 1.0}  # itself
+    # bf16 autocast: the same weights and batch, so the same gradient up to bf16 rounding
+    assert agree["bf16"]["cosine"] > 0.95 and 0.8 < agree["bf16"]["norm_ratio"] < 1.25, agree
+    assert "gradient cosine 1.000" in proc.stdout
