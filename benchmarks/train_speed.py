@@ -7,8 +7,8 @@ Usage: python benchmarks/train_speed.py [--presets tfswa-resunet-tiny tfswa-unet
 Each configuration runs forward + L1-on-waveform loss + backward + Adam step on random stereo audio (speed does
 not depend on the data); the first 3 steps of each variant are warm-up (and, with ``+compile``, compilation) and
 not timed. Every variant's first gradient (same weights, same batch) is compared with the first variant's
-(cosine and norm ratio): a speed figure counts only where they agree. ``--config`` takes the model (preset,
-sources, overrides) from a training config instead of a preset.
+(cosine, norm ratio, parameters whose gradient vanished): a speed figure counts only where they agree.
+``--config`` takes the model (preset, sources, overrides) from a training config instead of a preset.
 The variants of one model are built once and then timed in turn, ``--rounds`` times, so their ratio is measured
 under the same machine load; the best round of each is reported.
 """
@@ -26,7 +26,7 @@ import torch
 
 from tfswa.models import create_model
 from tfswa.pipeline import source_spectrograms, to_waveforms
-from tfswa.training.config import load_config
+from tfswa.training.config import ConfigError, load_config
 
 
 class Variant:
@@ -42,23 +42,32 @@ class Variant:
         self.n = round(seconds * self.model.sample_rate)
         self.sources = 0.1 * torch.randn(batch, len(self.model.sources), 2, self.n, device=device)
         self.mixture = self.sources.sum(1)
-        self.gradient = self._gradient()
+        self.gradients = self._gradients()
 
-    def _gradient(self) -> torch.Tensor:
-        """The first batch's gradient of every parameter, flattened (no optimiser step): every variant starts
-        from the same weights and batch, so theirs must agree up to rounding."""
+    def _loss(self) -> torch.Tensor:
         est = to_waveforms(self.model, source_spectrograms(self.model, self.mixture, self.precision)[0], self.n)
-        (est - self.sources).abs().mean().backward()
-        grad = torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros_like(p).flatten()
-                          for p in self.model.parameters()])
+        return (est - self.sources).abs().mean()
+
+    def _gradients(self) -> list[torch.Tensor]:
+        """The first batch's gradient of every parameter (no optimiser step): every variant starts from the same
+        weights and batch, so theirs must agree up to rounding."""
+        self._loss().backward()
+        grads = [p.grad.float() if p.grad is not None else torch.zeros_like(p, dtype=torch.float32)
+                 for p in self.model.parameters()]
         self.opt.zero_grad(set_to_none=True)
-        return grad.float()
+        return grads
+
+    def agreement(self, ref: Variant) -> dict[str, float | int]:
+        """Cosine and norm ratio of this variant's gradient to ``ref``'s, and how many parameters get an all-zero
+        gradient here but not there."""
+        a, b = torch.cat([g.flatten() for g in self.gradients]), torch.cat([g.flatten() for g in ref.gradients])
+        vanished = sum(int(not g.any() and r.any()) for g, r in zip(self.gradients, ref.gradients, strict=True))
+        return {"cosine": round(torch.nn.functional.cosine_similarity(a, b, dim=0).item(), 4),
+                "norm_ratio": round((a.norm() / b.norm()).item(), 3), "zero_gradient_parameters": vanished}
 
     def step(self) -> float:
         start = time.perf_counter()
-        est = to_waveforms(self.model, source_spectrograms(self.model, self.mixture, self.precision)[0], self.n)
-        loss = (est - self.sources).abs().mean()
-        loss.backward()
+        self._loss().backward()
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         if self.device.startswith("cuda"):
@@ -80,7 +89,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = ap.parse_args()
     if args.config:
-        cfg = load_config(args.config)
+        try:
+            cfg = load_config(args.config)
+        except ConfigError as exc:
+            raise SystemExit(f"train_speed.py: error: {exc}") from None
         models = {args.config.stem: lambda: create_model(cfg.model.preset, tuple(cfg.model.sources),
                                                          **dict(cfg.model.overrides))}
     else:
@@ -97,9 +109,7 @@ def main() -> None:
             for v, runner in variants.items():
                 best[v] = max(best[v], args.steps / sum(runner.step() for _ in range(args.steps)))
         base = best[args.variants[0]]
-        ref = variants[args.variants[0]].gradient
-        agree = {v: {"cosine": round(torch.nn.functional.cosine_similarity(r.gradient, ref, dim=0).item(), 4),
-                     "norm_ratio": round((r.gradient.norm() / ref.norm()).item(), 3)} for v, r in variants.items()}
+        agree = {v: r.agreement(variants[args.variants[0]]) for v, r in variants.items()}
         params = sum(p.numel() for p in variants[args.variants[0]].model.parameters())
         row = {"model": name, "parameters": params, "batch": args.batch, "segment_s": args.seconds,
                "steps_per_s": {v: round(s, 3) for v, s in best.items()},
@@ -108,7 +118,8 @@ def main() -> None:
                f"gradient_vs_{args.variants[0]}": agree}
         rows.append(row)
         print(f"{name:<24} batch {args.batch} x {args.seconds:.1f} s: " + ", ".join(
-            f"{v} {s:.3f} steps/s ({s / base:.2f}x, gradient cosine {agree[v]['cosine']:.3f})"
+            f"{v} {s:.3f} steps/s ({s / base:.2f}x, gradient cosine {agree[v]['cosine']:.3f}, "
+            f"{agree[v]['zero_gradient_parameters']} parameters without gradient)"
             for v, s in best.items()), flush=True)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     result = {"benchmark": "train_speed", "device": device, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),

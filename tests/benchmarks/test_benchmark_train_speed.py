@@ -22,7 +22,15 @@ def test_train_speed_reports_speed_and_gradient_agreement(tmp_path):
     assert row["model"] == "tfswa-resunet-tiny-synth" and row["parameters"] > 0
     assert row["steps_per_s"]["fp32"] > 0 and row["steps_per_s"]["bf16"] > 0 and row["ratio_to_fp32"]["fp32"] == 1.0
     agree = row["gradient_vs_fp32"]
-    assert agree["fp32"] == {"cosine": 1.0, "norm_ratio": 1.0}  # itself
+    assert agree["fp32"] == {"cosine": 1.0, "norm_ratio": 1.0, "zero_gradient_parameters": 0}  # itself
     # bf16 autocast: the same weights and batch, so the same gradient up to bf16 rounding
     assert agree["bf16"]["cosine"] > 0.95 and 0.8 < agree["bf16"]["norm_ratio"] < 1.25, agree
+    assert agree["bf16"]["zero_gradient_parameters"] == 0
     assert "gradient cosine 1.000" in proc.stdout
+
+
+def test_train_speed_refuses_a_bad_config_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--config",
+                           str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("train_speed.py: error:") and len(proc.stderr.strip().splitlines()) == 1
