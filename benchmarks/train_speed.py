@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/train_speed.py [--presets tfswa-resunet-tiny tfswa-unet-tiny | --config CONFIG.yaml]
        [--variants fp32 bf16 bf16+compile] [--steps 20] [--rounds 1] [--batch 8] [--seconds 2.0] [--device cpu]
-       [--json benchmarks/results/train_speed.json]
+       [--processes 1 2] [--json benchmarks/results/train_speed.json]
 
 Each configuration runs forward + L1-on-waveform loss + backward + Adam step on random stereo audio (speed does
 not depend on the data); the first 3 steps of each variant are warm-up (and, with ``+compile``, compilation) and
@@ -11,12 +11,17 @@ not timed. Every variant's first gradient (same weights, same batch) is compared
 ``--config`` takes the model (preset, sources, overrides) from a training config instead of a preset.
 The variants of one model are built once and then timed in turn, ``--rounds`` times, so their ratio is measured
 under the same machine load; the best round of each is reported.
+
+``--processes 1 2`` asks how best to spend the machine's cores on training: P processes of ``cores // P`` threads
+each, stepping the first variant (eager) side by side (as P independent training runs would), timed in turn for every P
+and every round; the total steps/s of the P processes is reported beside its ratio to the first P.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import time
@@ -75,6 +80,47 @@ class Variant:
         return time.perf_counter() - start
 
 
+def _model_factory(config: Path | None, preset: str | None):
+    """A zero-argument model constructor: a training config's model, or a preset's."""
+    if config is not None:
+        cfg = load_config(config)
+        return lambda: create_model(cfg.model.preset, tuple(cfg.model.sources), **dict(cfg.model.overrides))
+    return lambda: create_model(preset)
+
+
+def _side_by_side_worker(spec: dict, threads: int, barrier, results) -> None:
+    """One of P processes: build the variant, warm up, wait for the others, time ``spec['steps']`` steps."""
+    torch.set_num_threads(threads)
+    runner = Variant(_model_factory(spec["config"], spec["preset"]), spec["precision"], False, spec["batch"],
+                     spec["seconds"], spec["device"])
+    for _ in range(3):
+        runner.step()
+    barrier.wait()
+    results.put(spec["steps"] / sum(runner.step() for _ in range(spec["steps"])))
+
+
+def side_by_side(spec: dict, counts: list[int], rounds: int) -> dict[int, float]:
+    """Best total steps/s of ``P`` concurrent processes of ``cores // P`` threads each, for every ``P`` in
+    ``counts`` (interleaved over ``rounds``)."""
+    ctx = mp.get_context("spawn")
+    cores = os.cpu_count() or 1
+    best = dict.fromkeys(counts, 0.0)
+    for _ in range(rounds):
+        for count in counts:
+            barrier, results = ctx.Barrier(count), ctx.Queue()
+            procs = [ctx.Process(target=_side_by_side_worker, args=(spec, max(1, cores // count), barrier, results))
+                     for _ in range(count)]
+            for proc in procs:
+                proc.start()
+            total = sum(results.get() for _ in procs)
+            for proc in procs:
+                proc.join()
+                if proc.exitcode:
+                    raise SystemExit(f"train_speed.py: error: a side-by-side process failed ({proc.exitcode})")
+            best[count] = max(best[count], total)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=["tfswa-resunet-tiny", "tfswa-unet-tiny"])
@@ -86,17 +132,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--processes", nargs="+", type=int, default=[],
+                    help="also time P side-by-side processes of cores // P threads each (first variant, eager)")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = ap.parse_args()
     if args.config:
         try:
-            cfg = load_config(args.config)
+            models = {args.config.stem: _model_factory(args.config, None)}
         except ConfigError as exc:
             raise SystemExit(f"train_speed.py: error: {exc}") from None
-        models = {args.config.stem: lambda: create_model(cfg.model.preset, tuple(cfg.model.sources),
-                                                         **dict(cfg.model.overrides))}
     else:
-        models = {p: (lambda p=p: create_model(p)) for p in args.presets}
+        models = {p: _model_factory(None, p) for p in args.presets}
+    if any(p < 1 for p in args.processes):
+        raise SystemExit("train_speed.py: error: --processes takes counts of at least 1")
     rows = []
     for name, make in models.items():
         variants = {v: Variant(make, v.split("+")[0], v.endswith("+compile"), args.batch, args.seconds, args.device)
@@ -116,11 +164,22 @@ def main() -> None:
                f"ratio_to_{args.variants[0]}": {v: round(s / base, 2) for v, s in best.items()},
                "warmup_s": {v: round(w, 1) for v, w in warmup.items()},
                f"gradient_vs_{args.variants[0]}": agree}
+        if args.processes:
+            spec = {"config": args.config, "preset": None if args.config else name,
+                    "precision": args.variants[0].split("+")[0], "batch": args.batch, "seconds": args.seconds,
+                    "device": args.device, "steps": args.steps}
+            total = side_by_side(spec, args.processes, args.rounds)
+            row["side_by_side"] = {"variant": args.variants[0].split("+")[0], "processes": {
+                str(p): {"threads_each": max(1, (os.cpu_count() or 1) // p), "total_steps_per_s": round(t, 3),
+                         "ratio": round(t / total[args.processes[0]], 2)} for p, t in total.items()}}
         rows.append(row)
         print(f"{name:<24} batch {args.batch} x {args.seconds:.1f} s: " + ", ".join(
             f"{v} {s:.3f} steps/s ({s / base:.2f}x, gradient cosine {agree[v]['cosine']:.3f}, "
             f"{agree[v]['zero_gradient_parameters']} parameters without gradient)"
             for v, s in best.items()), flush=True)
+        for p, entry in row.get("side_by_side", {}).get("processes", {}).items():
+            print(f"{'':<24} {p} process(es) x {entry['threads_each']} thread(s): "
+                  f"{entry['total_steps_per_s']:.3f} steps/s in all ({entry['ratio']:.2f}x)", flush=True)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     result = {"benchmark": "train_speed", "device": device, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "steps": args.steps, "rounds": args.rounds, "rows": rows}

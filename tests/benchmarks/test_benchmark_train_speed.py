@@ -34,3 +34,21 @@ def test_train_speed_refuses_a_bad_config_in_one_line(tmp_path):
                            str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("train_speed.py: error:") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_train_speed_times_side_by_side_processes(tmp_path):
+    out = tmp_path / "speed.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--config",
+         str(REPO / "configs" / "tfswa-resunet-tiny-synth.yaml"), "--variants", "fp32", "--steps", "1",
+         "--batch", "1", "--seconds", "0.5", "--processes", "1", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    side = row["side_by_side"]
+    assert side["variant"] == "fp32" and set(side["processes"]) == {"1", "2"}
+    cores = os.cpu_count() or 1
+    assert side["processes"]["2"]["threads_each"] == max(1, cores // 2)
+    assert all(entry["total_steps_per_s"] > 0 for entry in side["processes"].values())
+    assert side["processes"]["1"]["ratio"] == 1.0
+    assert "2 process(es)" in proc.stdout

@@ -80,6 +80,8 @@ def test_overrides_and_bad_keys():
         load_config(None, ["loss.snr=-1", "loss.wave_l1=2"])
     with pytest.raises(ConfigError, match="snr_floor_db"):
         load_config(None, ["loss.snr=1", "loss.snr_floor_db=3"])
+    with pytest.raises(ConfigError, match=r"trainer\.threads"):
+        load_config(None, ["trainer.threads=-1"])
 
 
 def test_cli_train_bad_input_is_one_line(tmp_path: Path, capsys):
@@ -418,6 +420,26 @@ def test_precision_auto_uses_bf16_only_where_native(corpus: Path, tmp_path: Path
     finally:
         trainer.close()
     assert load_config(REPO / "configs" / "tfswa-default.yaml").trainer.precision == "auto"
+
+
+def test_trainer_threads_sets_the_cpu_threads_and_says_so(corpus: Path, tmp_path: Path):
+    """``trainer.threads`` (two 1-thread runs on a 2-core CPU make more steps than one 2-thread run)."""
+    from tfswa.training.trainer import Trainer
+
+    before = torch.get_num_threads()
+    cfg = load_config(None, [*_common(corpus, tmp_path / "run"), "trainer.threads=1", "trainer.device=cpu",
+                             "trainer.max_steps=1", "trainer.val_every_epochs=100"])
+    lines: list[str] = []
+    try:
+        trainer = Trainer(cfg, tmp_path / "run", log=lines.append)
+        try:
+            assert torch.get_num_threads() == 1
+            trainer.fit()
+        finally:
+            trainer.close()
+    finally:
+        torch.set_num_threads(before)
+    assert any("1 process(es) of 1 thread(s)" in line for line in lines), lines
 
 
 @pytest.mark.slow

@@ -81,6 +81,7 @@ class TrainerSection:
     steps_per_epoch: int = 100
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only, with a gradient scaler) | auto (bf16 where native)
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads of each process; 0: torch's default (one per core)
     sync_batchnorm: bool = True  # several CUDA processes: batch-norm statistics over the global batch
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights, validate and save it
     val_every_epochs: int = 1
@@ -133,6 +134,7 @@ def validate(cfg: TrainConfig) -> None:
     t, o, d = cfg.trainer, cfg.optim, cfg.data
     checks = [
         (t.precision in ("fp32", "bf16", "fp16", "auto"), "trainer.precision must be fp32, bf16, fp16 or auto"),
+        (t.threads >= 0, "trainer.threads must be >= 0 (0: one per core)"),
         (t.batch_size >= 1 and t.accumulate >= 1, "trainer.batch_size and trainer.accumulate must be >= 1"),
         (t.max_steps >= 1 and t.steps_per_epoch >= 1, "trainer.max_steps and steps_per_epoch must be >= 1"),
         (o.name in ("adam", "adamw"), "optim.name must be adam or adamw"),

@@ -114,6 +114,8 @@ class Trainer:
         self.log = log or (lambda line: print(line, flush=True))
         t = cfg.trainer
         self.dist = Dist.from_env()
+        if t.threads:
+            torch.set_num_threads(t.threads)
         device = t.device if t.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         if device == "cuda":
             device = f"cuda:{self.dist.local_rank}"
@@ -268,7 +270,8 @@ class Trainer:
             params = sum(p.numel() for p in self.model.parameters())
             self.log(f"training {self.cfg.model.preset} ({params:,} parameters) from step {self.step} on "
                      f"{len(self.train_tracks)} tracks, validating on {len(self.valid_tracks)}; "
-                     f"{self.device} {self.precision}, {self.dist.world} process(es)")
+                     f"{self.device} {self.precision}, {self.dist.world} process(es)"
+                     + (f" of {torch.get_num_threads()} thread(s)" if self.device.type == "cpu" else ""))
         stop = False
         epoch_losses: list[float] = []
         epoch_start = time.perf_counter()
