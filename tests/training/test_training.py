@@ -528,12 +528,21 @@ def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, 
         trainer.close()
     bad = [("model.overrides.channels=[8,12,16,24,40]", "another shape"),
            ("model.sources=[vocals,accompaniment]", "for vocals, drums, bass, other"),
-           ("model.preset=tfswa-unet-tiny", "is a tfswa-resunet")]
+           ("model.preset=tfswa-unet-tiny", "is a tfswa-resunet"),
+           # every tensor has the same shape, but the weights learnt a 1024-point STFT
+           ("model.overrides.stft={n_fft: 2048, hop_length: 512}", "was trained on 44100 Hz, n_fft 1024, hop 256")]
     for i, (override, message) in enumerate(bad):
         cfg = load_config(None, [*_common(corpus, tmp_path / f"bad{i}"), "model.preset=tfswa-resunet-tiny",
                                  f"model.init_from={tmp_path / 'src'}", override])
         with pytest.raises(InitError, match=message):
             Trainer(cfg, tmp_path / f"bad{i}", log=lambda _line: None)
+    lines.clear()  # init_partial starts from another spectrogram's weights, with a warning
+    trainer = Trainer(load_config(None, [*_common(corpus, tmp_path / "any"), "model.preset=tfswa-resunet-tiny",
+                                         f"model.init_from={tmp_path / 'src'}", "model.init_partial=true",
+                                         "model.overrides.stft={n_fft: 2048, hop_length: 512}"]),
+                      tmp_path / "any", log=lines.append)
+    trainer.close()
+    assert any(line.startswith("warning:") and "n_fft 2048" in line for line in lines), lines
     with pytest.raises(InitError, match="no such model"):
         Trainer(load_config(None, [*_common(corpus, tmp_path / "bad9"), "model.preset=tfswa-resunet-tiny",
                                    f"model.init_from={tmp_path / 'nothing'}"]), tmp_path / "bad9")

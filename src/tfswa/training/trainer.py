@@ -106,6 +106,14 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def _front_end(model: SpectrogramCore) -> str:
+    """The spectrogram a model's weights were learnt on: sample rate, STFT and the bins it keeps."""
+    stft = model.config.stft
+    kept = getattr(model.config, "n_bins_kept", None)
+    return (f"{stft.sample_rate} Hz, n_fft {stft.n_fft}, hop {stft.hop_length}"
+            + (", centred" if stft.center else "") + (f", {kept} bins kept" if kept else ""))
+
+
 class Trainer:
     """Train ``cfg`` in ``run_dir``; ``resume`` continues from ``run_dir/checkpoint.pt``."""
 
@@ -179,7 +187,8 @@ class Trainer:
 
     def init_from(self, name_or_dir: str) -> None:
         """Start from the weights of a model directory or bundled model (weights only: a fresh optimizer,
-        schedule and step count). Refuses, in one line, a model of another architecture, stems or shape; with
+        schedule and step count). Refuses, in one line, a model of another architecture, stems, shape or
+        spectrogram (sample rate, STFT, bins kept: the tensors would fit but mean something else); with
         ``model.init_partial`` a model of the same architecture for other stems (or with another output layer)
         gives every tensor of the same name and shape, and the others (the output layer) start fresh. A model whose
         output layer predicts the source's stems (``model.head_sources``) and folds them into its own (vocals and
@@ -208,10 +217,16 @@ class Trainer:
         if differs:
             raise InitError(f"model.init_from: {path} has another shape than {self.cfg.model.preset} with these "
                             f"overrides ({differs} differs)")
+        front = [_front_end(m) for m in (source, self.model)]
+        if front[0] != front[1] and not partial:  # every tensor fits, but the weights learnt another spectrogram
+            raise InitError(f"model.init_from: {path} was trained on {front[0]}; this run uses {front[1]} "
+                            "(model.init_partial=true starts from it anyway)")
         if share < 0.5:
             raise InitError(f"model.init_from: {path} is too different from {self.cfg.model.preset} with these "
                             f"overrides to start from ({share:.0%} of the parameters match)")
         self.model.load_state_dict({**own, **loaded}, strict=True)  # names and shapes were checked above
+        if front[0] != front[1]:
+            self.log(f"warning: {path} was trained on {front[0]}; this run uses {front[1]}")
         self.log(f"initialised from {path} ({source.training_steps} steps)" if not fresh else
                  f"initialised {len(loaded)} of {len(own)} tensors ({share:.1%} of the parameters) from {path} "
                  f"({source.training_steps} steps); fresh: {', '.join(fresh)}")
