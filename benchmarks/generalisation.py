@@ -21,7 +21,9 @@ least-squares gain of the true voice inside each estimated stem (``voice_in_<ste
 for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), each
 ``--umx`` (an Open-Unmix baseline trained by ``benchmarks/umx_baseline.py``, named ``open-unmix (<folder name>)``,
 separated by umx's own Separator with one Wiener iteration), oracle IRM2 with the first model's STFT, and the
-mixture itself as every stem's estimate. All are scored the same way on every split.
+mixture itself as every stem's estimate. All are scored the same way on every split. Each split's ``fingerprint``
+(a hash of the scored songs' files) says whether two reports scored the same songs: compare across reports only
+where it is equal (a split rendered on another machine image, with other packages, can differ).
 
 ``--two-stems vocals`` scores karaoke instead: every system gives ``vocals`` and ``accompaniment`` (a 4-stem system's
 drums + bass + other, a 2-stem model's or a bag's own accompaniment), beside IRM2 of that pair — the table for
@@ -31,6 +33,7 @@ drums + bass + other, a 2-stem model's or a bag's own accompaniment), beside IRM
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -191,6 +194,22 @@ def voice_split(root: Path, fns: dict[str, Callable], count: int, stems: tuple[s
     return {name: {k: float(np.median(v)) for k, v in r.items()} for name, r in rows.items()}, rows
 
 
+def split_fingerprint(root: Path, count: int) -> str:
+    """SHA-256 (first 16 hex digits) of the scored songs' names and audio files: two reports compare on a split
+    only where its fingerprint is the same (a split re-rendered with other packages gives other songs)."""
+    digest = hashlib.sha256()
+    for track in list_tracks(root, "test", str(count)):
+        digest.update(track.name.encode())
+        files = sorted({*(f for paths in track.stems.values() for f in paths), *([track.mixture] if track.mixture
+                                                                               else [])})
+        for path in files:
+            digest.update(path.name.encode())
+            with open(path, "rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="model directory or bundled name (repeat; default: bundled)")
@@ -227,14 +246,15 @@ def main() -> None:
             if root is None:
                 root = render(base / split, split, args.tracks, args.seconds, args.jobs)
             n = len(list_tracks(root, "test", str(args.tracks)))
+            head = {"root": str(root), "tracks": n, "fingerprint": split_fingerprint(root, n)}
             if split in VOICE_SPLITS:
                 voice, songs = voice_split(root, fns, n, stems)
-                report["splits"][split] = {"root": str(root), "tracks": n, "voice": voice, "per_song": songs}
+                report["splits"][split] = {**head, "voice": voice, "per_song": songs}
             else:
                 scores = museval_split(root, fns, args.jobs, Path(tmp) / split, n, stems)
                 (sdr, songs), (whole, whole_songs) = scores["SDR"], scores["uSDR"]
-                report["splits"][split] = {"root": str(root), "tracks": n, "sdr": sdr, "per_song": songs,
-                                           "usdr": whole, "per_song_usdr": whole_songs}
+                report["splits"][split] = {**head, "sdr": sdr, "per_song": songs, "usdr": whole,
+                                           "per_song_usdr": whole_songs}
     print_report(report, list(fns))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -82,6 +82,34 @@ def test_report_prints_both_metrics_and_reads_older_reports(capsys):
     assert "uSDR (whole-song SDR, dB)" in new and "| A | 4.00 | 4.00 | 4.00 | 4.00 | 4.00 |" in new
 
 
+def test_split_fingerprint_changes_with_any_scored_file_and_only_those(tmp_path):
+    """Reports compare on a split only where its fingerprint is the same: it follows every scored song's files."""
+    import importlib.util
+
+    import numpy as np
+    import soundfile as sf
+
+    spec = importlib.util.spec_from_file_location("bench_gen", ROOT / "benchmarks" / "generalisation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    for song in ("a", "b", "c"):
+        folder = tmp_path / "test" / song
+        folder.mkdir(parents=True)
+        stems = {s: 0.1 * rng.standard_normal((4410, 2)).astype(np.float32) for s in module.STEMS}
+        for name, audio in stems.items():
+            sf.write(folder / f"{name}.wav", audio, 44100, subtype="FLOAT")
+        sf.write(folder / "mixture.wav", sum(stems.values()), 44100, subtype="FLOAT")
+    first = module.split_fingerprint(tmp_path, 2)
+    assert len(first) == 16 and first == module.split_fingerprint(tmp_path, 2)
+    assert module.split_fingerprint(tmp_path, 3) != first  # another song scored
+    third = tmp_path / "test" / "c" / "bass.wav"
+    sf.write(third, np.zeros((4410, 2), np.float32), 44100, subtype="FLOAT")
+    assert module.split_fingerprint(tmp_path, 2) == first  # a song not scored changed: same songs scored
+    sf.write(tmp_path / "test" / "b" / "vocals.wav", np.zeros((4410, 2), np.float32), 44100, subtype="FLOAT")
+    assert module.split_fingerprint(tmp_path, 2) != first  # one scored stem re-rendered
+
+
 def test_paired_comparison_counts_wins_per_stem():
     import importlib.util
 
