@@ -52,6 +52,8 @@ def test_mixture_is_the_sum_of_produced_stems(corpora):
             assert np.abs(total - mix).max() < 1e-6
             meta = json.loads((track / "meta.json").read_text())
             assert meta["production"] is not None and meta["production"]["master"]
+            env = meta["environment"]  # what else shapes the audio: the renderers' and libraries' versions
+            assert env["tfswa"] and env["numpy"] and env["fluidsynth"].startswith("FluidSynth")
 
 
 def test_heldout_sounds_never_appear_in_a_training_corpus(corpora):

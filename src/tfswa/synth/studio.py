@@ -33,7 +33,9 @@ class Studio:
         self.singer = Singer(sample_rate)
 
     def describe(self) -> dict:
-        return {"renderer": "fluidsynth", "sounds": self.pool.describe()}
+        from tfswa.synth.environment import rendering_environment
+
+        return {"renderer": "fluidsynth", "sounds": self.pool.describe(), "environment": rendering_environment()}
 
     def render(self, part: Part, source: dict, seconds: float, seed: int, lyric_seed: int = 0,
                spoken: bool = False, air: bool = True) -> np.ndarray:
