@@ -24,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import queue
 import time
 from pathlib import Path
 
@@ -112,13 +113,29 @@ def side_by_side(spec: dict, counts: list[int], rounds: int) -> dict[int, float]
                      for _ in range(count)]
             for proc in procs:
                 proc.start()
-            total = sum(results.get() for _ in procs)
-            for proc in procs:
-                proc.join()
-                if proc.exitcode:
-                    raise SystemExit(f"train_speed.py: error: a side-by-side process failed ({proc.exitcode})")
-            best[count] = max(best[count], total)
+            best[count] = max(best[count], sum(_collect(results, procs)))
     return best
+
+
+def _collect(results, procs: list) -> list[float]:
+    """Every process's steps/s; a process that dies (before or after the barrier) ends the benchmark in one line
+    instead of leaving the others waiting for it."""
+    out: list[float] = []
+    try:
+        while len(out) < len(procs):
+            try:
+                out.append(results.get(timeout=2.0))
+            except queue.Empty:
+                failed = [proc.exitcode for proc in procs if proc.exitcode]
+                if failed:
+                    raise SystemExit(f"train_speed.py: error: a side-by-side process failed (exit {failed[0]})"
+                                     ) from None
+        return out
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
 
 
 def main() -> None:

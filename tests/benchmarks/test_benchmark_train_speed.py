@@ -52,3 +52,20 @@ def test_train_speed_times_side_by_side_processes(tmp_path):
     assert all(entry["total_steps_per_s"] > 0 for entry in side["processes"].values())
     assert side["processes"]["1"]["ratio"] == 1.0
     assert "2 process(es)" in proc.stdout
+
+
+def test_a_side_by_side_process_that_dies_ends_the_benchmark_instead_of_hanging():
+    import importlib.util
+    import multiprocessing as mp
+
+    import pytest
+
+    spec = importlib.util.spec_from_file_location("train_speed", REPO / "benchmarks" / "train_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=sys.exit, args=(3,))]
+    procs[0].start()
+    with pytest.raises(SystemExit, match="side-by-side process failed"):
+        module._collect(ctx.Queue(), procs)
+    assert not procs[0].is_alive()
