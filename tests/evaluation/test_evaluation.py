@@ -104,9 +104,10 @@ def test_cli_oracle_and_model_and_estimates(corpus: Path, tmp_path: Path, capsys
     separated = tmp_path / "sep" / "model"
     assert sorted(p.name for p in separated.iterdir()) == sorted(p.name for p in (corpus / "test").iterdir())
     by_folder, by_model = tmp_path / "by-folder", tmp_path / "by-model"
-    assert main(["evaluate", "--estimates", str(separated), "--root", str(corpus), "-o", str(by_folder), "-q"]) == 0
+    assert main(["evaluate", "--estimates", str(separated), "--root", str(corpus), "-o", str(by_folder), "-q",
+                 "-j", "2"]) == 0
     assert main(["evaluate", "-m", str(model), "--allow-untrained", "--root", str(corpus), "-o", str(by_model),
-                 "-q"]) == 0
+                 "-q", "-j", "2"]) == 0
     a = json.loads((by_folder / "summary.json").read_text())["median"]
     b = json.loads((by_model / "summary.json").read_text())["median"]
     assert a.keys() == b.keys() >= set(FOUR)
