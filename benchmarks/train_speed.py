@@ -130,6 +130,9 @@ def _collect(results, procs: list) -> list[float]:
                 if failed:
                     raise SystemExit(f"train_speed.py: error: a side-by-side process failed (exit {failed[0]})"
                                      ) from None
+                if not any(proc.is_alive() for proc in procs):  # all ended, a result is still missing
+                    raise SystemExit(f"train_speed.py: error: {len(procs) - len(out)} side-by-side process(es) "
+                                     f"ended without a result") from None
         return out
     finally:
         for proc in procs:

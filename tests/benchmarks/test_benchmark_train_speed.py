@@ -69,3 +69,32 @@ def test_a_side_by_side_process_that_dies_ends_the_benchmark_instead_of_hanging(
     with pytest.raises(SystemExit, match="side-by-side process failed"):
         module._collect(ctx.Queue(), procs)
     assert not procs[0].is_alive()
+
+
+def test_a_side_by_side_process_that_ends_without_a_result_ends_the_benchmark():
+    import importlib.util
+    import multiprocessing as mp
+
+
+    spec = importlib.util.spec_from_file_location("train_speed", REPO / "benchmarks" / "train_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ctx = mp.get_context("spawn")
+    import threading
+
+    procs = [ctx.Process(target=sys.exit, args=(0,))]  # exit status 0, nothing put on the queue
+    procs[0].start()
+    raised: list[BaseException] = []
+
+    def collect() -> None:
+        try:
+            module._collect(ctx.Queue(), procs)
+        except BaseException as exc:  # the SystemExit is the result under test
+            raised.append(exc)
+
+    worker = threading.Thread(target=collect, daemon=True)  # a regression hangs: fail instead of waiting
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "_collect waited for a process that had ended"
+    assert len(raised) == 1 and isinstance(raised[0], SystemExit)
+    assert "ended without a result" in str(raised[0])
