@@ -32,7 +32,7 @@ def build(run: Path, weights: str):
     else:
         params = state["model"]
     model.load_state_dict(params)
-    model.training_steps = int(state["step"])
+    model.training_steps = int(state.get("init_steps", 0)) + int(state["step"])  # a continued run counts its start
     return model.eval(), int(state["step"])
 
 
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     save_model(model, args.out, half=args.half, extra={"source_run": args.run.name, "weights": args.weights})
     if args.card:
         shutil.copyfile(args.card, args.out / "MODEL_CARD.md")
-    print(f"{args.out}: {args.weights} weights of step {step}{' (float16)' if args.half else ''}")
+    print(f"{args.out}: {args.weights} weights of step {step} ({model.training_steps} in all)"
+          f"{' (float16)' if args.half else ''}")
     return 0
 
 

