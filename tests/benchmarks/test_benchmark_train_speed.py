@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import multiprocessing as mp
 import os
 import subprocess
 import sys
+import threading
+
+import pytest
 
 from helpers import REPO
 
@@ -54,15 +59,16 @@ def test_train_speed_times_side_by_side_processes(tmp_path):
     assert "2 process(es)" in proc.stdout
 
 
-def test_a_side_by_side_process_that_dies_ends_the_benchmark_instead_of_hanging():
-    import importlib.util
-    import multiprocessing as mp
-
-    import pytest
-
+def _train_speed_module():
+    """benchmarks/train_speed.py imported as a module (its ``_collect``)."""
     spec = importlib.util.spec_from_file_location("train_speed", REPO / "benchmarks" / "train_speed.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_a_side_by_side_process_that_dies_ends_the_benchmark_instead_of_hanging():
+    module = _train_speed_module()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=sys.exit, args=(3,))]
     procs[0].start()
@@ -72,16 +78,8 @@ def test_a_side_by_side_process_that_dies_ends_the_benchmark_instead_of_hanging(
 
 
 def test_a_side_by_side_process_that_ends_without_a_result_ends_the_benchmark():
-    import importlib.util
-    import multiprocessing as mp
-
-
-    spec = importlib.util.spec_from_file_location("train_speed", REPO / "benchmarks" / "train_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _train_speed_module()
     ctx = mp.get_context("spawn")
-    import threading
-
     procs = [ctx.Process(target=sys.exit, args=(0,))]  # exit status 0, nothing put on the queue
     procs[0].start()
     raised: list[BaseException] = []
