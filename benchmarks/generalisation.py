@@ -18,7 +18,8 @@ and by uSDR (the whole-song SDR, median over tracks): a museval median can land 
 with long gaps (a lead that sings a few bars), where uSDR weighs each moment by the stem's energy.
 On (c) and (d) the report gives the vocals SNR (whole-song SDR of the vocals stem, dB) and where the voice went: the
 least-squares gain of the true voice inside each estimated stem (``voice_in_<stem>``; the gains add up to about 1
-for a system whose stems sum to the mixture). Systems: each ``--model`` (default: the bundled model), each
+for a system whose stems sum to the mixture; a gain is an amplitude ratio, so the share of the voice's energy found in a
+stem is about its square). Systems: each ``--model`` (default: the bundled model), each
 ``--umx`` (an Open-Unmix baseline trained by ``benchmarks/umx_baseline.py``, named ``open-unmix (<folder name>)``,
 separated by umx's own Separator with one Wiener iteration), oracle IRM2 with the first model's STFT, and the
 mixture itself as every stem's estimate. All are scored the same way on every split. Each split's ``fingerprint``
@@ -285,7 +286,7 @@ def print_report(report: dict, names: list[str]) -> None:
     for split in (s for s in VOICE_SPLITS if s in report["splits"]):
         voice = report["splits"][split]["voice"]
         print(f"\n{split} ({report['splits'][split]['tracks']} songs): vocals SNR (dB) and the true voice's "
-              "gain in each stem, medians")
+              "gain in each stem (energy share ≈ gain²), medians")
         print("| system | vocals SNR | " + " | ".join(f"voice in {s}" for s in stems) + " |")
         print("|---|---:|" + "---:|" * len(stems))
         for name in names:
