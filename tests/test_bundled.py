@@ -200,19 +200,22 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
         assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
 
 
-def test_bundled_karaoke_specialist_is_the_folded_default_network_and_separates_unseen_songs() -> None:
+def test_bundled_karaoke_specialist_is_the_folded_default_network_two_stems_uses_and_separates_unseen_songs() -> None:
     """The bundled ``tfswa-vocals`` (``-m tfswa-vocals``): the default's network (4-stem head folded to vocals /
-    accompaniment), fine-tuned, fp16 on disk; on unseen songs both of its stems beat the mixture by a wide margin.
-    ``--two-stems vocals`` without a model folds the default, which now scores better (``SPECIALISTS`` is empty)."""
+    accompaniment) on the default's STFT, fine-tuned, fp16 on disk; on unseen songs both of its stems beat the mixture
+    by a wide margin. ``--two-stems vocals`` without a model uses it (``SPECIALISTS``)."""
     from tfswa.pretrained import SPECIALISTS, bundled_models
     from tfswa.synth.corpus import SynthOptions, render_track
 
-    assert default_model_path("vocals") == default_model_path() and "vocals" not in SPECIALISTS
     path = bundled_models()["tfswa-vocals"]
+    assert SPECIALISTS["vocals"] == "tfswa-vocals" and default_model_path("vocals") == path != default_model_path()
     assert (path / "MODEL_CARD.md").is_file()
     cfg = read_config(path)
     assert cfg["sources"] == ["vocals", "accompaniment"] and cfg["model"]["head_sources"] == STEMS
-    assert cfg["preset"] == read_config(default_model_path())["preset"] and cfg["training_steps"] > 0
+    default = read_config(default_model_path())
+    assert cfg["preset"] == default["preset"] and cfg["stft"] == default["stft"]  # so the two can form one bag
+    assert cfg["model"]["n_bins_kept"] == default["model"]["n_bins_kept"]
+    assert cfg["training_steps"] > default["training_steps"]  # fine-tuned from the bundled default
     state = load_file(str(path / "model.safetensors"))
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     sep = Separator(load_model(path))
