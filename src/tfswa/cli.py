@@ -736,7 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("separate", help="split songs into stems")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
     p.add_argument("-o", "--out", default="separated", help="output root (default: separated)")
-    p.add_argument("-m", "--model", default=None, help="model directory or name (default: the bundled model)")
+    p.add_argument("-m", "--model", default=None,
+                   help="model directory or name (default: the bundled model; its specialist for --two-stems vocals)")
     p.add_argument("--stems", type=_sources, default=None, help="write only these stems (comma-separated)")
     p.add_argument("--two-stems", default=None, metavar="STEM", help="write STEM and no_STEM (sum of the others)")
     p.add_argument("--format", choices=["wav", "flac", "mp3"], default="wav")
