@@ -200,7 +200,7 @@ def test_bundled_model_separates_unseen_synthetic_songs(tmp_path) -> None:
         assert gains[s] and min(gains[s]) > 3.0, (s, gains[s])
 
 
-def test_bundled_karaoke_specialist_is_the_folded_default_network_two_stems_uses_and_separates_unseen_songs() -> None:
+def test_bundled_karaoke_specialist_is_what_two_stems_vocals_uses_and_separates_unseen_songs() -> None:
     """The bundled ``tfswa-vocals`` (``-m tfswa-vocals``): the default's network (4-stem head folded to vocals /
     accompaniment) on the default's STFT, fine-tuned, fp16 on disk; on unseen songs both of its stems beat the mixture
     by a wide margin. ``--two-stems vocals`` without a model uses it (``SPECIALISTS``)."""
